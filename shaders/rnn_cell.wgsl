@@ -1,0 +1,74 @@
+// rnn_cell_forward:  h = act(pre), elementwise
+// rnn_cell_backward: dpre = dh ⊙ act'(h) in place (dpre holds dh on entry),
+//   with act' written through the output: tanh' = 1 - h², relu' = [h > 0].
+// act: activation 0 = tanh, 1 = relu.
+//
+// Bindings (f32, each view at an element offset into its buffer):
+//   rnn_cell_forward:  1 h [len], 2 pre [len]
+//   rnn_cell_backward: 1 dpre [len], 2 h [len]
+// Grid: one invocation per element, 1D over ceil(len / WG_1D) workgroups
+// (folded into (x, y), see linear_index).
+
+const ACT_TANH: u32 = 0u;
+
+struct RnnCellForwardParams {
+    h_off: u32,
+    pre_off: u32,
+    len: u32,
+    activation: u32,
+}
+
+struct RnnCellBackwardParams {
+    dpre_off: u32,
+    h_off: u32,
+    len: u32,
+    activation: u32,
+}
+
+@group(0) @binding(0) var<uniform> fwd: RnnCellForwardParams;
+@group(0) @binding(1) var<storage, read_write> h_out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> pre: array<f32>;
+
+@group(0) @binding(0) var<uniform> bwd: RnnCellBackwardParams;
+@group(0) @binding(1) var<storage, read_write> dpre: array<f32>;
+@group(0) @binding(2) var<storage, read_write> h_in: array<f32>;
+
+@compute @workgroup_size(WG_1D)
+fn rnn_cell_forward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let i = linear_index(wid, lid, nwg);
+    if i >= fwd.len {
+        return;
+    }
+    let x = pre[fwd.pre_off + i];
+    var h: f32;
+    if fwd.activation == ACT_TANH {
+        h = safe_tanh(x);
+    } else {
+        h = max(x, 0.0);
+    }
+    h_out[fwd.h_off + i] = h;
+}
+
+@compute @workgroup_size(WG_1D)
+fn rnn_cell_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let i = linear_index(wid, lid, nwg);
+    if i >= bwd.len {
+        return;
+    }
+    let h = h_in[bwd.h_off + i];
+    var slope: f32;
+    if bwd.activation == ACT_TANH {
+        slope = 1.0 - h * h;
+    } else {
+        slope = select(0.0, 1.0, h > 0.0);
+    }
+    dpre[bwd.dpre_off + i] *= slope;
+}

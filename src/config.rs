@@ -1,0 +1,146 @@
+//! Plain-data configuration: what network to build and how to train it.
+//! Nothing here touches a device; `validate` checks every field up front so
+//! that bad values become errors before any buffer exists.
+
+use crate::error::{Error, Result};
+use crate::optim::Optimizer;
+
+/// The recurrent cell of every layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    /// Elman RNN with tanh: h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (PyTorch `nn.RNN`, the default).
+    RnnTanh,
+    /// Elman RNN with relu: h' = relu(W_ih x + b_ih + W_hh h + b_hh) (`nonlinearity="relu"`).
+    RnnRelu,
+}
+
+impl Cell {
+    /// Rows of `weight_ih` / `weight_hh` per hidden unit (PyTorch's gate blocks).
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::RnnTanh | Cell::RnnRelu => 1,
+        }
+    }
+
+    /// The name used on the command line and in checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cell::RnnTanh => "rnn_tanh",
+            Cell::RnnRelu => "rnn_relu",
+        }
+    }
+}
+
+/// What the first layer reads at each step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Token ids in `0..vocab`, one-hot in the math: `W_ih · onehot(v)` is
+    /// column `v` of `W_ih`, so the input projection is a gather.
+    Tokens { vocab: usize },
+}
+
+/// What sits on top of the last layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// `y = softmax(V h + c)` with cross-entropy against a target class per step.
+    Softmax { classes: usize },
+}
+
+/// The shape of a model. Plain data: build it, compare it, print it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelConfig {
+    /// Cell kind of every layer.
+    pub cell: Cell,
+    /// Number of stacked layers (PyTorch's `num_layers`), at least 1.
+    pub layers: usize,
+    /// Hidden units per layer (PyTorch's `hidden_size`), at least 1.
+    pub hidden: usize,
+    /// What the first layer reads.
+    pub input: Input,
+    /// What the last layer feeds.
+    pub head: Head,
+}
+
+impl ModelConfig {
+    /// A character-level language model: token input and a softmax over the same vocabulary.
+    pub fn char_lm(cell: Cell, layers: usize, hidden: usize, vocab: usize) -> Self {
+        ModelConfig {
+            cell,
+            layers,
+            hidden,
+            input: Input::Tokens { vocab },
+            head: Head::Softmax { classes: vocab },
+        }
+    }
+
+    /// Width of layer `layer`'s input: the vocabulary for layer 0, `hidden` above it.
+    pub fn layer_input(&self, layer: usize) -> usize {
+        match (layer, self.input) {
+            (0, Input::Tokens { vocab }) => vocab,
+            _ => self.hidden,
+        }
+    }
+
+    /// Number of output classes of the head.
+    pub fn classes(&self) -> usize {
+        match self.head {
+            Head::Softmax { classes } => classes,
+        }
+    }
+
+    /// Vocabulary size of a token input.
+    pub fn vocab(&self) -> usize {
+        match self.input {
+            Input::Tokens { vocab } => vocab,
+        }
+    }
+
+    /// Checks every field; the error names the field and the bad value.
+    pub fn validate(&self) -> Result<()> {
+        positive("layers", self.layers)?;
+        positive("hidden", self.hidden)?;
+        positive("vocab", self.vocab())?;
+        positive("classes", self.classes())?;
+        // A GEMM's columns span at most 65535 workgroups of 64 on the GPU.
+        let widest = (self.hidden * self.cell.gates()).max(self.vocab()).max(self.classes());
+        if widest > (1 << 21) {
+            return Err(Error::invalid("model width (gate rows, vocabulary or classes)", widest, "at most 2^21"));
+        }
+        Ok(())
+    }
+}
+
+/// How to train: the block shape, the optimizer and clipping.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Independent streams trained side by side (B).
+    pub batch: usize,
+    /// Steps per truncated-BPTT block (T).
+    pub bptt: usize,
+    /// The update rule.
+    pub optimizer: Optimizer,
+    /// Clip the global gradient norm to this value (PyTorch's `clip_grad_norm_`), if set.
+    pub clip_norm: Option<f32>,
+}
+
+impl TrainConfig {
+    /// Checks every field; the error names the field and the bad value.
+    pub fn validate(&self) -> Result<()> {
+        positive("batch", self.batch)?;
+        positive("bptt", self.bptt)?;
+        self.optimizer.validate()?;
+        if let Some(clip) = self.clip_norm
+            && !(clip.is_finite() && clip > 0.0)
+        {
+            return Err(Error::invalid("clip_norm", clip, "must be finite and > 0"));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn positive(what: &str, value: usize) -> Result<()> {
+    if value == 0 {
+        return Err(Error::invalid(what, value, "must be at least 1"));
+    }
+    Ok(())
+}

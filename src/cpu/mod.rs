@@ -1,0 +1,204 @@
+//! The CPU backend: every kernel as plain Rust over slices (`kernels`), and an
+//! executor that runs a [`Plan`]'s ops in order. Generic over the float type:
+//! f32 for training, f64 for the gradient check.
+
+pub mod kernels;
+
+use std::marker::PhantomData;
+
+use crate::error::{Error, Result};
+use crate::plan::{Op, Plan, Section, View};
+
+/// The float types the CPU backend runs in (f32 and f64).
+pub trait Scalar: num_traits::Float + num_traits::NumAssign + Send + Sync + std::fmt::Debug + 'static {
+    fn from_f32(x: f32) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+impl Scalar for f32 {
+    fn from_f32(x: f32) -> Self {
+        x
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Scalar for f64 {
+    fn from_f32(x: f32) -> Self {
+        x as f64
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// The storage of one plan buffer handed to [`execute`].
+pub enum Slot<'a, F> {
+    Float(&'a mut [F]),
+    Id(&'a [u32]),
+}
+
+/// Raw views of every buffer for the duration of one [`execute`] call. The
+/// plan was validated (views in bounds, of the right element type, written
+/// views disjoint from every other view of the same op), which is what makes
+/// handing out one `&mut` beside several `&` of the same buffer sound.
+struct Memory<'a, F> {
+    floats: Vec<(*mut F, usize)>,
+    ids: Vec<(*const u32, usize)>,
+    _borrow: PhantomData<&'a mut F>,
+}
+
+impl<'a, F: Scalar> Memory<'a, F> {
+    fn new<'s: 'a>(slots: &'a mut [Slot<'s, F>]) -> Self {
+        let mut floats = Vec::with_capacity(slots.len());
+        let mut ids = Vec::with_capacity(slots.len());
+        for slot in slots.iter_mut() {
+            match slot {
+                Slot::Float(s) => {
+                    floats.push((s.as_mut_ptr(), s.len()));
+                    ids.push((std::ptr::null(), 0));
+                }
+                Slot::Id(s) => {
+                    floats.push((std::ptr::null_mut(), 0));
+                    ids.push((s.as_ptr(), s.len()));
+                }
+            }
+        }
+        Memory {
+            floats,
+            ids,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// A written view. SAFETY: the caller holds no other reference to
+    /// elements of `v` (guaranteed by plan validation, one op at a time).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn w(&self, v: View) -> &mut [F] {
+        let (ptr, len) = self.floats[v.buf.0];
+        assert!(!ptr.is_null() && v.offset + v.len <= len, "unvalidated view {v:?}");
+        unsafe { std::slice::from_raw_parts_mut(ptr.add(v.offset), v.len) }
+    }
+
+    /// A read view. SAFETY: as for `w`, no live `&mut` covers `v`.
+    unsafe fn r(&self, v: View) -> &[F] {
+        let (ptr, len) = self.floats[v.buf.0];
+        assert!(!ptr.is_null() && v.offset + v.len <= len, "unvalidated view {v:?}");
+        unsafe { std::slice::from_raw_parts(ptr.add(v.offset), v.len) }
+    }
+
+    fn ids(&self, v: View) -> &[u32] {
+        let (ptr, len) = self.ids[v.buf.0];
+        assert!(!ptr.is_null() && v.offset + v.len <= len, "unvalidated view {v:?}");
+        // SAFETY: id buffers are only ever read.
+        unsafe { std::slice::from_raw_parts(ptr.add(v.offset), v.len) }
+    }
+}
+
+/// Runs the ops of `sections` of a plan on CPU memory, one op after another.
+/// `slots[i]` is the storage of `plan.buffers[i]`. The plan is validated
+/// first, so a malformed plan is an error, never undefined behaviour.
+pub fn execute<F: Scalar>(plan: &Plan, sections: &[Section], slots: &mut [Slot<'_, F>]) -> Result<()> {
+    plan.validate()?;
+    if slots.len() != plan.buffers.len() {
+        return Err(Error::shape("CPU execute slots", plan.buffers.len(), slots.len()));
+    }
+    for (spec, slot) in plan.buffers.iter().zip(slots.iter()) {
+        let (len, is_float) = match slot {
+            Slot::Float(s) => (s.len(), true),
+            Slot::Id(s) => (s.len(), false),
+        };
+        if len != spec.len || is_float != (spec.elem == crate::plan::Elem::Float) {
+            return Err(Error::shape(format!("storage of buffer {:?}", spec.name), spec.len, len));
+        }
+    }
+    // SAFETY: validated just above.
+    unsafe { execute_validated(plan, sections, slots) };
+    Ok(())
+}
+
+/// [`execute`] without the checks, returning the number of ops run.
+///
+/// # Safety
+/// `plan` passed [`Plan::validate`] and `slots` match `plan.buffers` in
+/// length and element type.
+pub(crate) unsafe fn execute_validated<F: Scalar>(plan: &Plan, sections: &[Section], slots: &mut [Slot<'_, F>]) -> usize {
+    let mem = Memory::new(slots);
+    let mut count = 0;
+    for op in plan.ops(sections) {
+        // SAFETY: validated plan; see `Memory`.
+        unsafe { run_op(&mem, op) };
+        count += 1;
+    }
+    count
+}
+
+/// One op on the CPU: fetch the views, call the twin of the WGSL entry point.
+unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
+    use kernels as k;
+    let f = F::from_f32;
+    unsafe {
+        match *op {
+            Op::Fill { dst, value } => k::fill(mem.w(dst), f(value)),
+            Op::Copy { dst, src } => k::copy(mem.w(dst), mem.r(src)),
+            Op::Matmul(mm) => k::matmul(
+                mem.w(mm.c),
+                mem.r(mm.a),
+                mem.r(mm.b),
+                mm.bias.map(|b| mem.r(b)),
+                mm.m,
+                mm.n,
+                mm.k,
+                mm.a_trans,
+                mm.b_trans,
+                mm.accumulate,
+            ),
+            Op::EmbedForward { out, weight, bias, tokens, vocab } => {
+                k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab)
+            }
+            Op::EmbedBackward { dweight, dout, tokens, vocab } => {
+                k::embed_backward(mem.w(dweight), mem.r(dout), mem.ids(tokens), vocab)
+            }
+            Op::RnnCellForward { h, pre, activation } => k::rnn_cell_forward(mem.w(h), mem.r(pre), activation),
+            Op::RnnCellBackward { dpre, h, activation } => k::rnn_cell_backward(mem.w(dpre), mem.r(h), activation),
+            Op::SoftmaxXent { logits, losses, targets, classes, grad_scale, write_grad } => k::softmax_xent(
+                mem.w(logits),
+                mem.w(losses),
+                mem.ids(targets),
+                classes,
+                f(grad_scale),
+                write_grad,
+            ),
+            Op::LogSoftmax { logits, classes } => k::log_softmax(mem.w(logits), classes),
+            Op::LossSum { out, losses, scale } => k::loss_sum(mem.w(out), mem.r(losses), f(scale)),
+            Op::ColumnSum { out, x, cols } => k::column_sum(mem.w(out), mem.r(x), cols),
+            Op::GradNormPartial { partials, grads } => k::grad_norm_partial(mem.w(partials), mem.r(grads)),
+            Op::GradNormFinish { stats, partials, max_norm } => {
+                k::grad_norm_finish(mem.w(stats), mem.r(partials), max_norm.map(f))
+            }
+            Op::SgdMomentum { params, velocity, grads, stats, hyper, momentum } => k::sgd_momentum(
+                mem.w(params),
+                mem.w(velocity),
+                mem.r(grads),
+                mem.r(stats),
+                mem.r(hyper),
+                f(momentum),
+            ),
+            Op::Adagrad { params, sum_sq, grads, stats, hyper, eps } => {
+                k::adagrad(mem.w(params), mem.w(sum_sq), mem.r(grads), mem.r(stats), mem.r(hyper), f(eps))
+            }
+            Op::Adam { params, m, v, grads, stats, hyper, beta1, beta2, eps } => k::adam(
+                mem.w(params),
+                mem.w(m),
+                mem.w(v),
+                mem.r(grads),
+                mem.r(stats),
+                mem.r(hyper),
+                f(beta1),
+                f(beta2),
+                f(eps),
+            ),
+        }
+    }
+}

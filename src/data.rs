@@ -1,0 +1,185 @@
+//! Text to token blocks: a character vocabulary, a train/validation split,
+//! and B contiguous streams cut into truncated-BPTT blocks as in char-rnn.
+
+use std::collections::HashMap;
+
+use crate::config::positive;
+use crate::error::{Error, Result};
+
+/// The characters of a text, in a stable order (sorted by code point), each
+/// with its id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vocab {
+    chars: Vec<char>,
+    ids: HashMap<char, u32>,
+}
+
+impl Vocab {
+    /// Every distinct character of `text`, sorted: the same text always
+    /// gives the same ids.
+    pub fn from_text(text: &str) -> Result<Vocab> {
+        let mut chars: Vec<char> = text.chars().collect();
+        chars.sort_unstable();
+        chars.dedup();
+        Vocab::from_chars(chars)
+    }
+
+    /// A vocabulary with exactly these characters in this order (as stored in a checkpoint).
+    pub fn from_chars(chars: Vec<char>) -> Result<Vocab> {
+        positive("vocabulary size", chars.len())?;
+        let ids: HashMap<char, u32> = chars.iter().enumerate().map(|(i, &c)| (c, i as u32)).collect();
+        if ids.len() != chars.len() {
+            return Err(Error::invalid("vocabulary", format!("{} characters", chars.len()), "characters must be distinct"));
+        }
+        Ok(Vocab { chars, ids })
+    }
+
+    /// Number of characters.
+    pub fn len(&self) -> usize {
+        self.chars.len()
+    }
+
+    /// Always false: a vocabulary has at least one character.
+    pub fn is_empty(&self) -> bool {
+        self.chars.is_empty()
+    }
+
+    /// The characters in id order.
+    pub fn chars(&self) -> &[char] {
+        &self.chars
+    }
+
+    /// The id of every character of `text`; a character outside the
+    /// vocabulary is an error naming it and its position.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        text.chars()
+            .enumerate()
+            .map(|(position, ch)| self.ids.get(&ch).copied().ok_or(Error::UnknownChar { ch, position }))
+            .collect()
+    }
+
+    /// The text of `ids`; an id past the vocabulary is an error.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        ids.iter()
+            .enumerate()
+            .map(|(position, &id)| {
+                self.chars.get(id as usize).copied().ok_or(Error::TokenOutOfRange { id, position, vocab: self.len() })
+            })
+            .collect()
+    }
+}
+
+/// One truncated-BPTT block: `inputs[t * batch + b]` is the token stream `b`
+/// reads at step `t`, `targets` the class it should predict (time-major `[T, B]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    pub steps: usize,
+    pub batch: usize,
+    pub inputs: Vec<u32>,
+    pub targets: Vec<u32>,
+}
+
+impl Block {
+    /// A block, checked for shape (not yet for the vocabulary: the trainer does that).
+    pub fn new(steps: usize, batch: usize, inputs: Vec<u32>, targets: Vec<u32>) -> Result<Block> {
+        positive("block steps", steps)?;
+        positive("block batch", batch)?;
+        for (what, v) in [("block inputs", &inputs), ("block targets", &targets)] {
+            if v.len() != steps * batch {
+                return Err(Error::shape(what, format!("{steps} x {batch} = {} ids", steps * batch), v.len()));
+            }
+        }
+        Ok(Block { steps, batch, inputs, targets })
+    }
+
+    /// Checks the block against the shape and vocabulary a trainer expects.
+    pub(crate) fn check(&self, steps: usize, batch: usize, vocab: usize, classes: usize) -> Result<()> {
+        if (self.steps, self.batch) != (steps, batch) {
+            return Err(Error::shape("block [steps, batch]", format!("[{steps}, {batch}]"), format!("[{}, {}]", self.steps, self.batch)));
+        }
+        for (what, v) in [("block inputs", &self.inputs), ("block targets", &self.targets)] {
+            if v.len() != steps * batch {
+                return Err(Error::shape(what, steps * batch, v.len()));
+            }
+        }
+        check_ids(&self.inputs, vocab)?;
+        check_ids(&self.targets, classes)
+    }
+}
+
+/// Every id below `vocab`, or an error naming the first that is not.
+pub(crate) fn check_ids(ids: &[u32], vocab: usize) -> Result<()> {
+    match ids.iter().position(|&id| id as usize >= vocab) {
+        Some(position) => Err(Error::TokenOutOfRange { id: ids[position], position, vocab }),
+        None => Ok(()),
+    }
+}
+
+/// Splits `tokens` into a training part and a validation part of about
+/// `validation` of the whole (the validation part comes last, as in char-rnn).
+pub fn split(tokens: &[u32], validation: f32) -> Result<(&[u32], &[u32])> {
+    if !(validation.is_finite() && (0.0..1.0).contains(&validation)) {
+        return Err(Error::invalid("validation fraction", validation, "must be in [0, 1)"));
+    }
+    let cut = tokens.len() - (tokens.len() as f64 * validation as f64).round() as usize;
+    Ok(tokens.split_at(cut))
+}
+
+/// B contiguous streams over one token sequence: stream `b` reads
+/// `tokens[b·S .. (b+1)·S]` and predicts the token after each, S = ⌊(N-1)/B⌋.
+/// Block `i` covers positions `i·T .. (i+1)·T` of every stream, so carrying
+/// the hidden state from block `i` to `i + 1` continues each stream.
+#[derive(Clone, Debug)]
+pub struct Streams<'a> {
+    tokens: &'a [u32],
+    batch: usize,
+    steps: usize,
+    stream_len: usize,
+}
+
+impl<'a> Streams<'a> {
+    pub fn new(tokens: &'a [u32], batch: usize, steps: usize) -> Result<Streams<'a>> {
+        positive("batch", batch)?;
+        positive("steps", steps)?;
+        let stream_len = tokens.len().saturating_sub(1) / batch;
+        if stream_len < steps {
+            return Err(Error::shape(
+                "token count for the streams",
+                format!("at least {} (batch {batch} x steps {steps} + 1)", batch * steps + 1),
+                tokens.len(),
+            ));
+        }
+        Ok(Streams { tokens, batch, steps, stream_len })
+    }
+
+    /// Whole blocks per pass over the streams.
+    pub fn len(&self) -> usize {
+        self.stream_len / self.steps
+    }
+
+    /// Always false: construction requires at least one block.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Block `i` (wrapping around after the last).
+    pub fn block(&self, i: usize) -> Block {
+        let start = (i % self.len()) * self.steps;
+        let (b, t) = (self.batch, self.steps);
+        let mut inputs = Vec::with_capacity(t * b);
+        let mut targets = Vec::with_capacity(t * b);
+        for step in 0..t {
+            for stream in 0..b {
+                let at = stream * self.stream_len + start + step;
+                inputs.push(self.tokens[at]);
+                targets.push(self.tokens[at + 1]);
+            }
+        }
+        Block { steps: t, batch: b, inputs, targets }
+    }
+
+    /// Blocks `0..len()` in order.
+    pub fn blocks(&self) -> impl Iterator<Item = Block> + '_ {
+        (0..self.len()).map(|i| self.block(i))
+    }
+}

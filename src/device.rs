@@ -1,0 +1,167 @@
+//! Where a model runs: a wgpu adapter or the CPU backend, behind one type.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::gpu::context::{Context, describe};
+use crate::plan::Elem;
+
+/// A compute device: a GPU adapter through wgpu, or the CPU backend.
+/// Cheap to clone; clones share the adapter, its device and its pipelines.
+#[derive(Clone)]
+pub struct Device {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Gpu(Arc<Context>),
+    Cpu,
+}
+
+/// Memory of one plan buffer on a device.
+#[derive(Clone)]
+pub(crate) enum Storage {
+    Gpu(Arc<wgpu::Buffer>),
+    CpuFloat(Arc<Mutex<Vec<f32>>>),
+    CpuId(Arc<Mutex<Vec<u32>>>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a Vec<f32> half-valid in a
+    // way that matters more than the panic itself; keep going.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Device {
+    /// The best adapter: discrete > integrated > CPU-type (lavapipe), native
+    /// APIs before GL. Honours `WGPU_BACKEND` (a comma list such as
+    /// `vulkan,gl`) and `WGPU_ADAPTER_NAME` (a case-insensitive substring of
+    /// the adapter name; matching nothing is an error listing the adapters).
+    pub fn best() -> Result<Device> {
+        let backends = std::env::var("WGPU_BACKEND").ok();
+        let name = std::env::var("WGPU_ADAPTER_NAME").ok().filter(|n| !n.is_empty());
+        Device::select(backends.as_deref(), name.as_deref())
+    }
+
+    /// The best adapter among `backends` (a comma list, all when `None`)
+    /// whose name contains `name` (any when `None`).
+    pub fn select(backends: Option<&str>, name: Option<&str>) -> Result<Device> {
+        let backends = match backends {
+            None => wgpu::Backends::all(),
+            Some(list) => {
+                let parsed = wgpu::Backends::from_comma_list(list);
+                if parsed.is_empty() {
+                    return Err(Error::invalid("WGPU_BACKEND", list, "expected a comma list of vulkan, metal, dx12, gl"));
+                }
+                parsed
+            }
+        };
+        let ctx = Context::open(backends, name)?;
+        Ok(Device { backend: Backend::Gpu(Arc::new(ctx)) })
+    }
+
+    /// The CPU backend.
+    pub fn cpu() -> Device {
+        Device { backend: Backend::Cpu }
+    }
+
+    /// True for a wgpu adapter.
+    pub fn is_gpu(&self) -> bool {
+        matches!(self.backend, Backend::Gpu(_))
+    }
+
+    /// The adapter name, API and type, or "CPU backend".
+    pub fn name(&self) -> String {
+        match &self.backend {
+            Backend::Gpu(ctx) => describe(&ctx.info),
+            Backend::Cpu => format!("CPU backend ({} threads)", std::thread::available_parallelism().map_or(1, |n| n.get())),
+        }
+    }
+
+    /// True when both handles are the same device.
+    pub fn same(&self, other: &Device) -> bool {
+        match (&self.backend, &other.backend) {
+            (Backend::Gpu(a), Backend::Gpu(b)) => Arc::ptr_eq(a, b),
+            (Backend::Cpu, Backend::Cpu) => true,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// A zero-filled buffer of `len` elements.
+    pub(crate) fn alloc(&self, name: &str, len: usize, elem: Elem) -> Result<Storage> {
+        Ok(match (&self.backend, elem) {
+            (Backend::Gpu(ctx), _) => Storage::Gpu(Arc::new(ctx.buffer(name, len, elem)?)),
+            (Backend::Cpu, Elem::Float) => Storage::CpuFloat(Arc::new(Mutex::new(vec![0.0; len]))),
+            (Backend::Cpu, Elem::Id) => Storage::CpuId(Arc::new(Mutex::new(vec![0; len]))),
+        })
+    }
+
+    /// Writes `data` at element `offset` of a float buffer.
+    pub(crate) fn write(&self, storage: &Storage, offset: usize, data: &[f32]) -> Result<()> {
+        match (&self.backend, storage) {
+            (Backend::Gpu(ctx), Storage::Gpu(buffer)) => {
+                ctx.queue.write_buffer(buffer, (offset * 4) as u64, bytemuck::cast_slice(data));
+                ctx.check()
+            }
+            (Backend::Cpu, Storage::CpuFloat(v)) => {
+                lock(v)[offset..offset + data.len()].copy_from_slice(data);
+                Ok(())
+            }
+            _ => Err(Error::Internal("float write to a buffer of another kind".into())),
+        }
+    }
+
+    /// Writes ids at element `offset` of an id buffer.
+    pub(crate) fn write_ids(&self, storage: &Storage, offset: usize, data: &[u32]) -> Result<()> {
+        match (&self.backend, storage) {
+            (Backend::Gpu(ctx), Storage::Gpu(buffer)) => {
+                ctx.queue.write_buffer(buffer, (offset * 4) as u64, bytemuck::cast_slice(data));
+                ctx.check()
+            }
+            (Backend::Cpu, Storage::CpuId(v)) => {
+                lock(v)[offset..offset + data.len()].copy_from_slice(data);
+                Ok(())
+            }
+            _ => Err(Error::Internal("id write to a buffer of another kind".into())),
+        }
+    }
+
+    /// Reads `len` floats at element `offset` (blocks until the GPU is done).
+    pub(crate) fn read(&self, storage: &Storage, offset: usize, len: usize) -> Result<Vec<f32>> {
+        match (&self.backend, storage) {
+            (Backend::Gpu(ctx), Storage::Gpu(buffer)) => {
+                let bytes = ctx.read(buffer, (offset * 4) as u64, (len * 4) as u64)?;
+                Ok(bytemuck::pod_collect_to_vec(&bytes))
+            }
+            (Backend::Cpu, Storage::CpuFloat(v)) => Ok(lock(v)[offset..offset + len].to_vec()),
+            _ => Err(Error::Internal("float read of a buffer of another kind".into())),
+        }
+    }
+}
+
+impl Storage {
+    pub(crate) fn lock_float(&self) -> Option<MutexGuard<'_, Vec<f32>>> {
+        match self {
+            Storage::CpuFloat(v) => Some(lock(v)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn lock_ids(&self) -> Option<MutexGuard<'_, Vec<u32>>> {
+        match self {
+            Storage::CpuId(v) => Some(lock(v)),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Device({})", self.name())
+    }
+}

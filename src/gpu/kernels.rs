@@ -1,0 +1,1013 @@
+//! The GPU side of every [`Op`]: its WGSL kernel, and how one op becomes one
+//! compute dispatch (the views to bind, the bytes of the kernel's uniform, the
+//! grid). Only data lives here; pipelines and bind groups are built elsewhere.
+//!
+//! Binding convention of every kernel: binding 0 is the kernel's uniform
+//! struct (bound with a dynamic offset), bindings 1..=n the whole buffers of
+//! the op's views in the op's argument order, all `read_write` (one buffer may
+//! be bound twice in a dispatch, and wgpu forbids mixing read-only and
+//! read-write uses of one buffer). Each kernel finds its view inside the
+//! buffer through an element offset in its uniform.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::plan::{Activation, Elem, Matmul, NORM_CHUNK, Op, View};
+
+/// The prelude prepended to every kernel source.
+pub(crate) const PRELUDE: &str = include_str!("../../shaders/common.wgsl");
+
+const UTIL: &str = include_str!("../../shaders/util.wgsl");
+const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+const EMBED: &str = include_str!("../../shaders/embed.wgsl");
+const RNN_CELL: &str = include_str!("../../shaders/rnn_cell.wgsl");
+const SOFTMAX: &str = include_str!("../../shaders/softmax.wgsl");
+const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
+const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
+
+/// Invocations per workgroup of the 1D kernels (`WG_1D` in common.wgsl).
+pub(crate) const WG_1D: usize = 256;
+/// Rows and columns of C per matmul workgroup (`TILE` in matmul.wgsl).
+const MATMUL_TILE: usize = 64;
+/// Largest workgroup count along one grid dimension (WebGPU's default limit).
+const MAX_GRID: usize = 65535;
+
+/// One WGSL entry point.
+pub(crate) struct Kernel {
+    /// Entry point name == Op::kernel_name(); also the wgpu label.
+    pub name: &'static str,
+    /// The file's WGSL source (without the prelude), via include_str!.
+    pub source: &'static str,
+    /// Element type of each storage binding, in binding order (bindings 1..=n).
+    pub storage: &'static [Elem],
+}
+
+/// One dispatch of one op.
+pub(crate) struct Dispatch {
+    pub kernel: &'static Kernel,
+    /// The view bound at each storage binding (binding i+1), in order. The whole
+    /// buffer `view.buf` is bound; the kernel finds the view through the element
+    /// offset in its uniform.
+    pub views: Vec<View>,
+    /// The bytes of the kernel's uniform struct (at most 256 bytes), bound at
+    /// binding 0 with a dynamic offset.
+    pub uniform: Vec<u8>,
+    /// Workgroup counts (x, y, z); every count <= 65535.
+    pub workgroups: [u32; 3],
+}
+
+const F: Elem = Elem::Float;
+const ID: Elem = Elem::Id;
+
+pub(crate) static FILL: Kernel = Kernel {
+    name: "fill",
+    source: UTIL,
+    storage: &[F],
+};
+pub(crate) static COPY: Kernel = Kernel {
+    name: "copy",
+    source: UTIL,
+    storage: &[F, F],
+};
+pub(crate) static MATMUL_KERNEL: Kernel = Kernel {
+    name: "matmul",
+    source: MATMUL,
+    storage: &[F, F, F, F],
+};
+pub(crate) static EMBED_FORWARD: Kernel = Kernel {
+    name: "embed_forward",
+    source: EMBED,
+    storage: &[F, F, F, ID],
+};
+pub(crate) static EMBED_BACKWARD: Kernel = Kernel {
+    name: "embed_backward",
+    source: EMBED,
+    storage: &[F, F, ID],
+};
+pub(crate) static RNN_CELL_FORWARD: Kernel = Kernel {
+    name: "rnn_cell_forward",
+    source: RNN_CELL,
+    storage: &[F, F],
+};
+pub(crate) static RNN_CELL_BACKWARD: Kernel = Kernel {
+    name: "rnn_cell_backward",
+    source: RNN_CELL,
+    storage: &[F, F],
+};
+pub(crate) static SOFTMAX_XENT: Kernel = Kernel {
+    name: "softmax_xent",
+    source: SOFTMAX,
+    storage: &[F, F, ID],
+};
+pub(crate) static LOG_SOFTMAX: Kernel = Kernel {
+    name: "log_softmax",
+    source: SOFTMAX,
+    storage: &[F],
+};
+pub(crate) static LOSS_SUM: Kernel = Kernel {
+    name: "loss_sum",
+    source: REDUCE,
+    storage: &[F, F],
+};
+pub(crate) static COLUMN_SUM: Kernel = Kernel {
+    name: "column_sum",
+    source: REDUCE,
+    storage: &[F, F],
+};
+pub(crate) static GRAD_NORM_PARTIAL: Kernel = Kernel {
+    name: "grad_norm_partial",
+    source: REDUCE,
+    storage: &[F, F],
+};
+pub(crate) static GRAD_NORM_FINISH: Kernel = Kernel {
+    name: "grad_norm_finish",
+    source: REDUCE,
+    storage: &[F, F],
+};
+pub(crate) static SGD_MOMENTUM: Kernel = Kernel {
+    name: "sgd_momentum",
+    source: OPTIM,
+    storage: &[F, F, F, F, F],
+};
+pub(crate) static ADAGRAD: Kernel = Kernel {
+    name: "adagrad",
+    source: OPTIM,
+    storage: &[F, F, F, F, F],
+};
+pub(crate) static ADAM: Kernel = Kernel {
+    name: "adam",
+    source: OPTIM,
+    storage: &[F, F, F, F, F, F],
+};
+
+/// Every kernel, e.g. to build all pipelines up front.
+pub(crate) static KERNELS: [&Kernel; 16] = [
+    &FILL,
+    &COPY,
+    &MATMUL_KERNEL,
+    &EMBED_FORWARD,
+    &EMBED_BACKWARD,
+    &RNN_CELL_FORWARD,
+    &RNN_CELL_BACKWARD,
+    &SOFTMAX_XENT,
+    &LOG_SOFTMAX,
+    &LOSS_SUM,
+    &COLUMN_SUM,
+    &GRAD_NORM_PARTIAL,
+    &GRAD_NORM_FINISH,
+    &SGD_MOMENTUM,
+    &ADAGRAD,
+    &ADAM,
+];
+
+/// WGSL `FillParams` (util.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct FillParams {
+    dst_off: u32,
+    len: u32,
+    value: f32,
+    _pad: u32,
+}
+const _: () = assert!(std::mem::size_of::<FillParams>() == 16);
+
+/// WGSL `CopyParams` (util.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct CopyParams {
+    dst_off: u32,
+    src_off: u32,
+    len: u32,
+    _pad: u32,
+}
+const _: () = assert!(std::mem::size_of::<CopyParams>() == 16);
+
+/// WGSL `MatmulParams` (matmul.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    accumulate: u32,
+    c_off: u32,
+    a_off: u32,
+    b_off: u32,
+    bias_off: u32,
+    a_row_stride: u32,
+    a_col_stride: u32,
+    b_row_stride: u32,
+    b_col_stride: u32,
+    has_bias: u32,
+    _pad: [u32; 3],
+}
+const _: () = assert!(std::mem::size_of::<MatmulParams>() == 64);
+
+/// WGSL `EmbedForwardParams` (embed.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct EmbedForwardParams {
+    out_off: u32,
+    weight_off: u32,
+    bias_off: u32,
+    tokens_off: u32,
+    rows: u32,
+    width: u32,
+    vocab: u32,
+    _pad: u32,
+}
+const _: () = assert!(std::mem::size_of::<EmbedForwardParams>() == 32);
+
+/// WGSL `EmbedBackwardParams` (embed.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct EmbedBackwardParams {
+    dweight_off: u32,
+    dout_off: u32,
+    tokens_off: u32,
+    rows: u32,
+    width: u32,
+    vocab: u32,
+    _pad: [u32; 2],
+}
+const _: () = assert!(std::mem::size_of::<EmbedBackwardParams>() == 32);
+
+/// WGSL `RnnCellForwardParams` (rnn_cell.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct RnnCellForwardParams {
+    h_off: u32,
+    pre_off: u32,
+    len: u32,
+    activation: u32,
+}
+const _: () = assert!(std::mem::size_of::<RnnCellForwardParams>() == 16);
+
+/// WGSL `RnnCellBackwardParams` (rnn_cell.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct RnnCellBackwardParams {
+    dpre_off: u32,
+    h_off: u32,
+    len: u32,
+    activation: u32,
+}
+const _: () = assert!(std::mem::size_of::<RnnCellBackwardParams>() == 16);
+
+/// WGSL `SoftmaxXentParams` (softmax.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SoftmaxXentParams {
+    logits_off: u32,
+    losses_off: u32,
+    targets_off: u32,
+    rows: u32,
+    classes: u32,
+    grad_scale: f32,
+    write_grad: u32,
+    _pad: u32,
+}
+const _: () = assert!(std::mem::size_of::<SoftmaxXentParams>() == 32);
+
+/// WGSL `LogSoftmaxParams` (softmax.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct LogSoftmaxParams {
+    logits_off: u32,
+    rows: u32,
+    classes: u32,
+    _pad: u32,
+}
+const _: () = assert!(std::mem::size_of::<LogSoftmaxParams>() == 16);
+
+/// WGSL `LossSumParams` (reduce.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct LossSumParams {
+    out_off: u32,
+    losses_off: u32,
+    len: u32,
+    scale: f32,
+}
+const _: () = assert!(std::mem::size_of::<LossSumParams>() == 16);
+
+/// WGSL `ColumnSumParams` (reduce.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ColumnSumParams {
+    out_off: u32,
+    x_off: u32,
+    rows: u32,
+    cols: u32,
+}
+const _: () = assert!(std::mem::size_of::<ColumnSumParams>() == 16);
+
+/// WGSL `GradNormPartialParams` (reduce.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GradNormPartialParams {
+    partials_off: u32,
+    grads_off: u32,
+    len: u32,
+    chunks: u32,
+}
+const _: () = assert!(std::mem::size_of::<GradNormPartialParams>() == 16);
+
+/// WGSL `GradNormFinishParams` (reduce.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GradNormFinishParams {
+    stats_off: u32,
+    partials_off: u32,
+    len: u32,
+    clip: u32,
+    max_norm: f32,
+    _pad: [u32; 3],
+}
+const _: () = assert!(std::mem::size_of::<GradNormFinishParams>() == 32);
+
+/// WGSL `SgdMomentumParams` (optim.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SgdMomentumParams {
+    params_off: u32,
+    velocity_off: u32,
+    grads_off: u32,
+    stats_off: u32,
+    hyper_off: u32,
+    len: u32,
+    momentum: f32,
+    _pad: u32,
+}
+const _: () = assert!(std::mem::size_of::<SgdMomentumParams>() == 32);
+
+/// WGSL `AdagradParams` (optim.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct AdagradParams {
+    params_off: u32,
+    sum_sq_off: u32,
+    grads_off: u32,
+    stats_off: u32,
+    hyper_off: u32,
+    len: u32,
+    eps: f32,
+    _pad: u32,
+}
+const _: () = assert!(std::mem::size_of::<AdagradParams>() == 32);
+
+/// WGSL `AdamParams` (optim.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct AdamParams {
+    params_off: u32,
+    m_off: u32,
+    v_off: u32,
+    grads_off: u32,
+    stats_off: u32,
+    hyper_off: u32,
+    len: u32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    _pad: [u32; 2],
+}
+const _: () = assert!(std::mem::size_of::<AdamParams>() == 48);
+
+/// Ceiling division for grid sizes.
+pub(crate) fn div_ceil(n: usize, d: usize) -> usize {
+    n.div_ceil(d)
+}
+
+/// A size or offset as the u32 of a uniform. Plan buffers are bounded by
+/// `max_storage_buffer_binding_size` (checked when they are created), so a
+/// failure here is a bug, not a user error.
+fn u32_of(x: usize) -> u32 {
+    u32::try_from(x).unwrap_or_else(|_| panic!("{x} does not fit a u32 uniform field"))
+}
+
+/// The grid of `workgroups` 1D workgroups: (x, y, 1) with x, y <= 65535, which
+/// the kernels number row by row (`linear_index` in common.wgsl).
+fn grid_1d(workgroups: usize) -> [u32; 3] {
+    let workgroups = workgroups.max(1);
+    let y = div_ceil(workgroups, MAX_GRID);
+    assert!(
+        y <= MAX_GRID,
+        "1D grid of {workgroups} workgroups is too large"
+    );
+    [u32_of(div_ceil(workgroups, y)), u32_of(y), 1]
+}
+
+/// The grid of a kernel with one invocation per each of `count` items.
+fn grid_per_item(count: usize) -> [u32; 3] {
+    grid_1d(div_ceil(count, WG_1D))
+}
+
+fn activation_code(activation: Activation) -> u32 {
+    match activation {
+        Activation::Tanh => 0,
+        Activation::Relu => 1,
+    }
+}
+
+fn dispatch<P: Pod>(
+    kernel: &'static Kernel,
+    views: Vec<View>,
+    params: P,
+    workgroups: [u32; 3],
+) -> Dispatch {
+    Dispatch {
+        kernel,
+        views,
+        uniform: bytemuck::bytes_of(&params).to_vec(),
+        workgroups,
+    }
+}
+
+fn lower_matmul(mm: &Matmul) -> Dispatch {
+    // (row stride, column stride) of op(a) [m,k] and op(b) [k,n] in their storage.
+    let (a_row_stride, a_col_stride) = if mm.a_trans { (1, mm.m) } else { (mm.k, 1) };
+    let (b_row_stride, b_col_stride) = if mm.b_trans { (1, mm.k) } else { (mm.n, 1) };
+    // Without a bias, `a` fills the binding and the kernel never reads it.
+    let bias = mm.bias.unwrap_or(mm.a);
+    let params = MatmulParams {
+        m: u32_of(mm.m),
+        n: u32_of(mm.n),
+        k: u32_of(mm.k),
+        accumulate: mm.accumulate.into(),
+        c_off: u32_of(mm.c.offset),
+        a_off: u32_of(mm.a.offset),
+        b_off: u32_of(mm.b.offset),
+        bias_off: u32_of(bias.offset),
+        a_row_stride: u32_of(a_row_stride),
+        a_col_stride: u32_of(a_col_stride),
+        b_row_stride: u32_of(b_row_stride),
+        b_col_stride: u32_of(b_col_stride),
+        has_bias: mm.bias.is_some().into(),
+        _pad: [0; 3],
+    };
+    let col_tiles = div_ceil(mm.n, MATMUL_TILE);
+    assert!(
+        col_tiles <= MAX_GRID,
+        "matmul: n = {} needs more than {MAX_GRID} column tiles",
+        mm.n
+    );
+    // Row tiles beyond 65535 fold into z (row tile = z * num_workgroups.y + y).
+    let row_tiles = div_ceil(mm.m, MATMUL_TILE).max(1);
+    let y = row_tiles.min(MAX_GRID);
+    let grid = [
+        u32_of(col_tiles.max(1)),
+        u32_of(y),
+        u32_of(div_ceil(row_tiles, y)),
+    ];
+    dispatch(&MATMUL_KERNEL, vec![mm.c, mm.a, mm.b, bias], params, grid)
+}
+
+/// How `op` runs on the GPU.
+pub(crate) fn lower(op: &Op) -> Dispatch {
+    let off = |v: View| u32_of(v.offset);
+    match *op {
+        Op::Fill { dst, value } => {
+            let params = FillParams {
+                dst_off: off(dst),
+                len: u32_of(dst.len),
+                value,
+                _pad: 0,
+            };
+            dispatch(&FILL, vec![dst], params, grid_per_item(dst.len))
+        }
+        Op::Copy { dst, src } => {
+            let params = CopyParams {
+                dst_off: off(dst),
+                src_off: off(src),
+                len: u32_of(dst.len),
+                _pad: 0,
+            };
+            dispatch(&COPY, vec![dst, src], params, grid_per_item(dst.len))
+        }
+        Op::Matmul(ref mm) => lower_matmul(mm),
+        Op::EmbedForward {
+            out,
+            weight,
+            bias,
+            tokens,
+            vocab,
+        } => {
+            let params = EmbedForwardParams {
+                out_off: off(out),
+                weight_off: off(weight),
+                bias_off: off(bias),
+                tokens_off: off(tokens),
+                rows: u32_of(tokens.len),
+                width: u32_of(bias.len),
+                vocab: u32_of(vocab),
+                _pad: 0,
+            };
+            dispatch(
+                &EMBED_FORWARD,
+                vec![out, weight, bias, tokens],
+                params,
+                grid_per_item(out.len),
+            )
+        }
+        Op::EmbedBackward {
+            dweight,
+            dout,
+            tokens,
+            vocab,
+        } => {
+            let width = dweight.len / vocab;
+            let params = EmbedBackwardParams {
+                dweight_off: off(dweight),
+                dout_off: off(dout),
+                tokens_off: off(tokens),
+                rows: u32_of(tokens.len),
+                width: u32_of(width),
+                vocab: u32_of(vocab),
+                _pad: [0; 2],
+            };
+            dispatch(
+                &EMBED_BACKWARD,
+                vec![dweight, dout, tokens],
+                params,
+                grid_per_item(width),
+            )
+        }
+        Op::RnnCellForward { h, pre, activation } => {
+            let params = RnnCellForwardParams {
+                h_off: off(h),
+                pre_off: off(pre),
+                len: u32_of(h.len),
+                activation: activation_code(activation),
+            };
+            dispatch(
+                &RNN_CELL_FORWARD,
+                vec![h, pre],
+                params,
+                grid_per_item(h.len),
+            )
+        }
+        Op::RnnCellBackward {
+            dpre,
+            h,
+            activation,
+        } => {
+            let params = RnnCellBackwardParams {
+                dpre_off: off(dpre),
+                h_off: off(h),
+                len: u32_of(dpre.len),
+                activation: activation_code(activation),
+            };
+            dispatch(
+                &RNN_CELL_BACKWARD,
+                vec![dpre, h],
+                params,
+                grid_per_item(dpre.len),
+            )
+        }
+        Op::SoftmaxXent {
+            logits,
+            losses,
+            targets,
+            classes,
+            grad_scale,
+            write_grad,
+        } => {
+            let params = SoftmaxXentParams {
+                logits_off: off(logits),
+                losses_off: off(losses),
+                targets_off: off(targets),
+                rows: u32_of(targets.len),
+                classes: u32_of(classes),
+                grad_scale,
+                write_grad: write_grad.into(),
+                _pad: 0,
+            };
+            dispatch(
+                &SOFTMAX_XENT,
+                vec![logits, losses, targets],
+                params,
+                grid_per_item(targets.len),
+            )
+        }
+        Op::LogSoftmax { logits, classes } => {
+            let rows = logits.len / classes;
+            let params = LogSoftmaxParams {
+                logits_off: off(logits),
+                rows: u32_of(rows),
+                classes: u32_of(classes),
+                _pad: 0,
+            };
+            dispatch(&LOG_SOFTMAX, vec![logits], params, grid_per_item(rows))
+        }
+        Op::LossSum { out, losses, scale } => {
+            let params = LossSumParams {
+                out_off: off(out),
+                losses_off: off(losses),
+                len: u32_of(losses.len),
+                scale,
+            };
+            dispatch(&LOSS_SUM, vec![out, losses], params, [1, 1, 1])
+        }
+        Op::ColumnSum { out, x, cols } => {
+            let params = ColumnSumParams {
+                out_off: off(out),
+                x_off: off(x),
+                rows: u32_of(x.len / cols),
+                cols: u32_of(cols),
+            };
+            dispatch(&COLUMN_SUM, vec![out, x], params, grid_per_item(cols))
+        }
+        Op::GradNormPartial { partials, grads } => {
+            let chunks = div_ceil(grads.len, NORM_CHUNK);
+            let params = GradNormPartialParams {
+                partials_off: off(partials),
+                grads_off: off(grads),
+                len: u32_of(grads.len),
+                chunks: u32_of(chunks),
+            };
+            dispatch(
+                &GRAD_NORM_PARTIAL,
+                vec![partials, grads],
+                params,
+                grid_1d(chunks),
+            )
+        }
+        Op::GradNormFinish {
+            stats,
+            partials,
+            max_norm,
+        } => {
+            let params = GradNormFinishParams {
+                stats_off: off(stats),
+                partials_off: off(partials),
+                len: u32_of(partials.len),
+                clip: max_norm.is_some().into(),
+                max_norm: max_norm.unwrap_or(0.0),
+                _pad: [0; 3],
+            };
+            dispatch(&GRAD_NORM_FINISH, vec![stats, partials], params, [1, 1, 1])
+        }
+        Op::SgdMomentum {
+            params,
+            velocity,
+            grads,
+            stats,
+            hyper,
+            momentum,
+        } => {
+            let uniform = SgdMomentumParams {
+                params_off: off(params),
+                velocity_off: off(velocity),
+                grads_off: off(grads),
+                stats_off: off(stats),
+                hyper_off: off(hyper),
+                len: u32_of(params.len),
+                momentum,
+                _pad: 0,
+            };
+            let views = vec![params, velocity, grads, stats, hyper];
+            dispatch(&SGD_MOMENTUM, views, uniform, grid_per_item(params.len))
+        }
+        Op::Adagrad {
+            params,
+            sum_sq,
+            grads,
+            stats,
+            hyper,
+            eps,
+        } => {
+            let uniform = AdagradParams {
+                params_off: off(params),
+                sum_sq_off: off(sum_sq),
+                grads_off: off(grads),
+                stats_off: off(stats),
+                hyper_off: off(hyper),
+                len: u32_of(params.len),
+                eps,
+                _pad: 0,
+            };
+            let views = vec![params, sum_sq, grads, stats, hyper];
+            dispatch(&ADAGRAD, views, uniform, grid_per_item(params.len))
+        }
+        Op::Adam {
+            params,
+            m,
+            v,
+            grads,
+            stats,
+            hyper,
+            beta1,
+            beta2,
+            eps,
+        } => {
+            let uniform = AdamParams {
+                params_off: off(params),
+                m_off: off(m),
+                v_off: off(v),
+                grads_off: off(grads),
+                stats_off: off(stats),
+                hyper_off: off(hyper),
+                len: u32_of(params.len),
+                beta1,
+                beta2,
+                eps,
+                _pad: [0; 2],
+            };
+            let views = vec![params, m, v, grads, stats, hyper];
+            dispatch(&ADAM, views, uniform, grid_per_item(params.len))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::BufId;
+    use wgpu::naga::{self, valid::Capabilities, valid::ValidationFlags, valid::Validator};
+
+    /// What one entry point binds, as naga sees it.
+    struct Interface {
+        /// Size in bytes of the uniform struct at binding 0.
+        uniform_size: u32,
+        /// (binding, element type) of each storage buffer it uses, by binding.
+        storage: Vec<(u32, Elem)>,
+    }
+
+    /// Parses and validates `PRELUDE + kernel.source`, then reads the resources
+    /// the kernel's entry point uses.
+    fn interface(kernel: &Kernel) -> Interface {
+        let source = format!("{PRELUDE}\n{}", kernel.source);
+        let module = naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| {
+            panic!(
+                "{}: parse error\n{}",
+                kernel.name,
+                e.emit_to_string(&source)
+            )
+        });
+        let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
+            .validate(&module)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: validation error\n{}",
+                    kernel.name,
+                    e.emit_to_string(&source)
+                )
+            });
+        let entry = module
+            .entry_points
+            .iter()
+            .position(|e| e.name == kernel.name)
+            .unwrap_or_else(|| panic!("{}: no entry point of that name", kernel.name));
+        let uses = info.get_entry_point(entry);
+        let mut uniform_size = None;
+        let mut storage = Vec::new();
+        for (handle, var) in module.global_variables.iter() {
+            if uses[handle].is_empty() {
+                continue;
+            }
+            let binding = || {
+                let b = var.binding.as_ref().expect("resource without a binding");
+                assert_eq!(b.group, 0, "{}: resource outside group 0", kernel.name);
+                b.binding
+            };
+            match var.space {
+                naga::AddressSpace::Uniform => {
+                    assert_eq!(binding(), 0, "{}: uniform not at binding 0", kernel.name);
+                    assert!(uniform_size.is_none(), "{}: two uniforms", kernel.name);
+                    uniform_size = Some(module.types[var.ty].inner.size(module.to_ctx()));
+                }
+                naga::AddressSpace::Storage { access } => {
+                    assert!(
+                        access.contains(naga::StorageAccess::STORE),
+                        "{}: storage binding not read_write",
+                        kernel.name
+                    );
+                    let naga::TypeInner::Array { base, .. } = module.types[var.ty].inner else {
+                        panic!("{}: storage binding is not an array", kernel.name)
+                    };
+                    let elem = match module.types[base].inner {
+                        naga::TypeInner::Scalar(naga::Scalar::F32) => Elem::Float,
+                        naga::TypeInner::Scalar(naga::Scalar::U32) => Elem::Id,
+                        ref other => panic!("{}: storage of {other:?}", kernel.name),
+                    };
+                    storage.push((binding(), elem));
+                }
+                _ => {}
+            }
+        }
+        storage.sort_by_key(|&(binding, _)| binding);
+        let uniform_size =
+            uniform_size.unwrap_or_else(|| panic!("{}: uses no uniform", kernel.name));
+        Interface {
+            uniform_size,
+            storage,
+        }
+    }
+
+    #[test]
+    fn every_kernel_validates_and_binds_its_declared_storage() {
+        for kernel in KERNELS {
+            let found = interface(kernel).storage;
+            let want: Vec<(u32, Elem)> = (1..).zip(kernel.storage.iter().copied()).collect();
+            assert_eq!(
+                found, want,
+                "{}: storage bindings (binding, elem) in the WGSL vs Kernel::storage",
+                kernel.name
+            );
+        }
+    }
+
+    /// A view at an awkward offset, so offsets reach the uniform.
+    fn view(buf: usize, len: usize) -> View {
+        View {
+            buf: BufId(buf),
+            offset: 5 + buf,
+            len,
+        }
+    }
+
+    /// One op of every variant (and both matmul bias cases).
+    fn example_ops() -> Vec<Op> {
+        let (m, n, k) = (7, 65, 9);
+        let matmul = Matmul {
+            c: view(0, m * n),
+            a: view(1, k * m),
+            b: view(2, n * k),
+            bias: Some(view(3, n)),
+            m,
+            n,
+            k,
+            a_trans: true,
+            b_trans: true,
+            accumulate: true,
+        };
+        vec![
+            Op::Fill {
+                dst: view(0, 300),
+                value: 1.5,
+            },
+            Op::Copy {
+                dst: view(0, 300),
+                src: view(1, 300),
+            },
+            Op::Matmul(matmul),
+            Op::Matmul(Matmul {
+                bias: None,
+                a_trans: false,
+                b_trans: false,
+                accumulate: false,
+                ..matmul
+            }),
+            Op::EmbedForward {
+                out: view(0, 6 * 4),
+                weight: view(1, 4 * 11),
+                bias: view(2, 4),
+                tokens: view(3, 6),
+                vocab: 11,
+            },
+            Op::EmbedBackward {
+                dweight: view(0, 4 * 11),
+                dout: view(1, 6 * 4),
+                tokens: view(2, 6),
+                vocab: 11,
+            },
+            Op::RnnCellForward {
+                h: view(0, 33),
+                pre: view(1, 33),
+                activation: Activation::Tanh,
+            },
+            Op::RnnCellBackward {
+                dpre: view(0, 33),
+                h: view(1, 33),
+                activation: Activation::Relu,
+            },
+            Op::SoftmaxXent {
+                logits: view(0, 3 * 7),
+                losses: view(1, 3),
+                targets: view(2, 3),
+                classes: 7,
+                grad_scale: 0.25,
+                write_grad: true,
+            },
+            Op::LogSoftmax {
+                logits: view(0, 3 * 7),
+                classes: 7,
+            },
+            Op::LossSum {
+                out: view(0, 1),
+                losses: view(1, 300),
+                scale: 0.5,
+            },
+            Op::ColumnSum {
+                out: view(0, 7),
+                x: view(1, 3 * 7),
+                cols: 7,
+            },
+            Op::GradNormPartial {
+                partials: view(0, 3),
+                grads: view(1, 2 * NORM_CHUNK + 1),
+            },
+            Op::GradNormFinish {
+                stats: view(0, 2),
+                partials: view(1, 3),
+                max_norm: Some(5.0),
+            },
+            Op::GradNormFinish {
+                stats: view(0, 2),
+                partials: view(1, 3),
+                max_norm: None,
+            },
+            Op::SgdMomentum {
+                params: view(0, 300),
+                velocity: view(1, 300),
+                grads: view(2, 300),
+                stats: view(3, 2),
+                hyper: view(4, 4),
+                momentum: 0.9,
+            },
+            Op::Adagrad {
+                params: view(0, 300),
+                sum_sq: view(1, 300),
+                grads: view(2, 300),
+                stats: view(3, 2),
+                hyper: view(4, 4),
+                eps: 1e-10,
+            },
+            Op::Adam {
+                params: view(0, 300),
+                m: view(1, 300),
+                v: view(2, 300),
+                grads: view(3, 300),
+                stats: view(4, 2),
+                hyper: view(5, 4),
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+        ]
+    }
+
+    #[test]
+    fn lower_binds_the_op_views_and_the_kernel_uniform() {
+        let ops = example_ops();
+        for op in &ops {
+            op.check_shapes()
+                .unwrap_or_else(|e| panic!("example op {op:?} is malformed: {e}"));
+            let d = lower(op);
+            let name = op.kernel_name();
+            assert_eq!(d.kernel.name, name);
+            assert_eq!(
+                d.views.len(),
+                d.kernel.storage.len(),
+                "{name}: views vs storage bindings"
+            );
+            assert!(
+                d.uniform.len() <= 256 && d.uniform.len() % 16 == 0,
+                "{name}: uniform of {} bytes",
+                d.uniform.len()
+            );
+            assert_eq!(
+                d.uniform.len() as u32,
+                interface(d.kernel).uniform_size,
+                "{name}: Rust twin vs WGSL uniform size"
+            );
+            assert!(
+                d.workgroups.iter().all(|&w| (1..=65535).contains(&w)),
+                "{name}: grid {:?}",
+                d.workgroups
+            );
+            // Bound in the op's argument order: written views, then read views.
+            let (writes, reads) = op.views();
+            let mut args: Vec<View> = writes
+                .into_iter()
+                .chain(reads.into_iter().map(|(v, _)| v))
+                .collect();
+            if let Op::Matmul(Matmul { bias: None, a, .. }) = op {
+                args.push(*a);
+            }
+            assert_eq!(d.views, args, "{name}: bound views vs the op's arguments");
+        }
+        let mut lowered: Vec<&str> = ops.iter().map(|op| lower(op).kernel.name).collect();
+        let mut all: Vec<&str> = KERNELS.iter().map(|k| k.name).collect();
+        lowered.sort_unstable();
+        lowered.dedup();
+        all.sort_unstable();
+        assert_eq!(lowered, all, "every kernel is reached by some op");
+    }
+
+    #[test]
+    fn large_1d_grids_fold_into_two_dimensions() {
+        for workgroups in [1, 255, 65535, 65536, 200_001] {
+            let [x, y, z] = grid_1d(workgroups);
+            assert!(
+                x <= 65535 && y <= 65535 && z == 1,
+                "{workgroups}: {x} x {y}"
+            );
+            let covered = x as usize * y as usize;
+            assert!(
+                covered >= workgroups && covered - workgroups < y as usize,
+                "{workgroups}: {x} x {y}"
+            );
+        }
+    }
+}

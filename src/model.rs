@@ -1,0 +1,84 @@
+//! A model: its configuration, the PyTorch-named layout, and the flat
+//! parameter buffer on a device.
+
+use crate::config::ModelConfig;
+use crate::device::{Device, Storage};
+use crate::error::{Error, Result};
+use crate::params::ParamLayout;
+use crate::plan::Elem;
+
+/// Weights of a recurrent network on a device.
+pub struct Model {
+    device: Device,
+    config: ModelConfig,
+    layout: ParamLayout,
+    params: Storage,
+}
+
+impl Model {
+    /// A model with PyTorch's default initialisation drawn from `seed`
+    /// (the same weights on every backend).
+    pub fn new(device: &Device, config: &ModelConfig, seed: u64) -> Result<Model> {
+        config.validate()?;
+        let layout = ParamLayout::new(config);
+        let values = layout.init(config.hidden, seed);
+        Model::from_params(device, config, &values)
+    }
+
+    /// A model with the given flat parameters (in [`ParamLayout`] order).
+    pub fn from_params(device: &Device, config: &ModelConfig, params: &[f32]) -> Result<Model> {
+        config.validate()?;
+        let layout = ParamLayout::new(config);
+        check_params(&layout, params)?;
+        let storage = device.alloc("params", layout.total(), Elem::Float)?;
+        device.write(&storage, 0, params)?;
+        Ok(Model { device: device.clone(), config: *config, layout, params: storage })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn layout(&self) -> &ParamLayout {
+        &self.layout
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// All parameters, read back in layout order.
+    pub fn params(&self) -> Result<Vec<f32>> {
+        self.device.read(&self.params, 0, self.layout.total())
+    }
+
+    /// Replaces all parameters (checked for length and finiteness first).
+    pub fn set_params(&mut self, params: &[f32]) -> Result<()> {
+        check_params(&self.layout, params)?;
+        self.device.write(&self.params, 0, params)
+    }
+
+    /// One tensor by its PyTorch name, read back.
+    pub fn tensor(&self, name: &str) -> Result<Vec<f32>> {
+        let t = self
+            .layout
+            .get(name)
+            .ok_or_else(|| Error::Mismatch(format!("model has no tensor {name:?}")))?;
+        self.device.read(&self.params, t.offset, t.len())
+    }
+
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.params
+    }
+}
+
+fn check_params(layout: &ParamLayout, params: &[f32]) -> Result<()> {
+    if params.len() != layout.total() {
+        return Err(Error::shape("parameter count", layout.total(), params.len()));
+    }
+    if let Some(i) = params.iter().position(|x| !x.is_finite()) {
+        let name = layout.tensors().iter().find(|t| t.range().contains(&i)).map_or("?", |t| t.name.as_str());
+        return Err(Error::NonFinite { what: format!("parameter {i} (in {name})"), got: params[i] });
+    }
+    Ok(())
+}

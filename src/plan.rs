@@ -1,0 +1,364 @@
+//! A plan is the list of kernel launches of one training block (or one
+//! evaluation or sampling step), written once by `bptt.rs` and run by either
+//! backend: the CPU backend interprets each [`Op`] with its Rust twin, the GPU
+//! backend turns each into one compute dispatch. The op list is therefore also
+//! the dispatch count.
+//!
+//! Tensors are [`View`]s: an element range of a plan buffer. Every op says
+//! which views it writes (first) and which it reads, in the argument order of
+//! its kernel.
+
+use crate::error::{Error, Result};
+
+/// Index of a buffer in a [`Plan`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufId(pub usize);
+
+/// An element range `[offset, offset + len)` of a plan buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct View {
+    pub buf: BufId,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl View {
+    /// The whole of a buffer of `len` elements.
+    pub fn whole(buf: BufId, len: usize) -> Self {
+        View { buf, offset: 0, len }
+    }
+
+    /// `len` elements starting `offset` elements into this view.
+    pub fn sub(self, offset: usize, len: usize) -> Self {
+        debug_assert!(offset + len <= self.len, "sub-view out of range");
+        View {
+            buf: self.buf,
+            offset: self.offset + offset,
+            len,
+        }
+    }
+
+    /// Row `i` of this view seen as rows of `width` elements.
+    pub fn row(self, i: usize, width: usize) -> Self {
+        self.sub(i * width, width)
+    }
+
+    /// Rows `i..i+count` of this view seen as rows of `width` elements.
+    pub fn rows(self, i: usize, count: usize, width: usize) -> Self {
+        self.sub(i * width, count * width)
+    }
+
+    fn end(&self) -> usize {
+        self.offset + self.len
+    }
+
+    /// True when both views touch a common element.
+    pub fn overlaps(&self, other: &View) -> bool {
+        self.buf == other.buf && self.offset < other.end() && other.offset < self.end()
+    }
+}
+
+/// What a buffer holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    /// f32 on the GPU (or the CPU executor's float type).
+    Float,
+    /// u32 token ids or class targets.
+    Id,
+}
+
+/// A buffer the plan needs.
+#[derive(Clone, Debug)]
+pub struct BufferSpec {
+    /// Name used as the wgpu label and in error messages.
+    pub name: String,
+    /// Number of elements.
+    pub len: usize,
+    pub elem: Elem,
+}
+
+/// The pointwise nonlinearity of a vanilla RNN cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Tanh,
+    Relu,
+}
+
+/// `c[m,n] = (accumulate ? c : 0) + op(a)[m,k] · op(b)[k,n] + bias[n]`,
+/// all row-major. `a_trans`: `a` is stored `[k,m]`; `b_trans`: `b` is stored `[n,k]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Matmul {
+    pub c: View,
+    pub a: View,
+    pub b: View,
+    pub bias: Option<View>,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a_trans: bool,
+    pub b_trans: bool,
+    pub accumulate: bool,
+}
+
+/// Elements per workgroup chunk of `grad_norm_partial`; both backends sum
+/// the same chunks so their partial sums are comparable.
+pub const NORM_CHUNK: usize = 4096;
+
+/// One kernel launch. Field order is the kernel's argument order: written
+/// views first, then read views, then sizes and constants.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    /// `dst[i] = value`.
+    Fill { dst: View, value: f32 },
+    /// `dst[i] = src[i]`.
+    Copy { dst: View, src: View },
+    /// See [`Matmul`].
+    Matmul(Matmul),
+    /// Token input projection as a gather: `out[r, j] = weight[j, tokens[r]] + bias[j]`;
+    /// out `[n, g]`, weight `[g, vocab]`, bias `[g]`, tokens `[n]`.
+    EmbedForward { out: View, weight: View, bias: View, tokens: View, vocab: usize },
+    /// Its gradient, a scatter-add by token in row order (deterministic):
+    /// `dweight[j, tokens[r]] += dout[r, j]` for r = 0, 1, ... .
+    EmbedBackward { dweight: View, dout: View, tokens: View, vocab: usize },
+    /// `h = act(pre)` elementwise.
+    RnnCellForward { h: View, pre: View, activation: Activation },
+    /// In place: `dpre = dh ⊙ act'(h)`, where `dpre` holds `dh` on entry;
+    /// tanh' = 1 - h², relu' = [h > 0].
+    RnnCellBackward { dpre: View, h: View, activation: Activation },
+    /// Fused softmax + cross-entropy per row of `logits [rows, classes]`:
+    /// `losses[r] = logsumexp(z_r) - z_r[targets[r]]`, and when `write_grad`,
+    /// `logits[r] = grad_scale · (softmax(z_r) - onehot(targets[r]))` in place.
+    SoftmaxXent { logits: View, losses: View, targets: View, classes: usize, grad_scale: f32, write_grad: bool },
+    /// In place: `logits[r] = z_r - logsumexp(z_r)` (log-probabilities for sampling).
+    LogSoftmax { logits: View, classes: usize },
+    /// `out[0] = scale · Σ losses`, summed in a fixed order.
+    LossSum { out: View, losses: View, scale: f32 },
+    /// Adds into `out`: `out[j] += Σ_r x[r, j]` for `x [rows, cols]`, rows in order.
+    ColumnSum { out: View, x: View, cols: usize },
+    /// `partials[w] = Σ grads[i]²` over chunk `w` of [`NORM_CHUNK`] elements.
+    GradNormPartial { partials: View, grads: View },
+    /// `stats = [‖g‖, clip]` with ‖g‖ = √Σ partials and
+    /// clip = min(1, max_norm / (‖g‖ + 1e-6)) (PyTorch's `clip_grad_norm_`),
+    /// or 1 when `max_norm` is `None`.
+    GradNormFinish { stats: View, partials: View, max_norm: Option<f32> },
+    /// SGD with momentum on clipped gradients `g = clip · grads`:
+    /// `velocity = momentum · velocity + g; params -= lr · velocity`.
+    /// Skipped (nothing written) when ‖g‖ is not finite. `hyper = [lr, ..]`.
+    SgdMomentum { params: View, velocity: View, grads: View, stats: View, hyper: View, momentum: f32 },
+    /// Adagrad: `sum_sq += g²; params -= lr · g / (√sum_sq + eps)`; skipped like SGD.
+    Adagrad { params: View, sum_sq: View, grads: View, stats: View, hyper: View, eps: f32 },
+    /// Adam with `hyper = [lr, 1-β₁ᵗ, 1-β₂ᵗ, _]`; skipped like SGD.
+    Adam { params: View, m: View, v: View, grads: View, stats: View, hyper: View, beta1: f32, beta2: f32, eps: f32 },
+}
+
+impl Op {
+    /// The kernel's name: the WGSL entry point and the CPU function.
+    pub fn kernel_name(&self) -> &'static str {
+        match self {
+            Op::Fill { .. } => "fill",
+            Op::Copy { .. } => "copy",
+            Op::Matmul(_) => "matmul",
+            Op::EmbedForward { .. } => "embed_forward",
+            Op::EmbedBackward { .. } => "embed_backward",
+            Op::RnnCellForward { .. } => "rnn_cell_forward",
+            Op::RnnCellBackward { .. } => "rnn_cell_backward",
+            Op::SoftmaxXent { .. } => "softmax_xent",
+            Op::LogSoftmax { .. } => "log_softmax",
+            Op::LossSum { .. } => "loss_sum",
+            Op::ColumnSum { .. } => "column_sum",
+            Op::GradNormPartial { .. } => "grad_norm_partial",
+            Op::GradNormFinish { .. } => "grad_norm_finish",
+            Op::SgdMomentum { .. } => "sgd_momentum",
+            Op::Adagrad { .. } => "adagrad",
+            Op::Adam { .. } => "adam",
+        }
+    }
+
+    /// The views the op writes, then the views it reads, each tagged with
+    /// its element type. Writes never overlap reads or each other.
+    pub fn views(&self) -> (Vec<View>, Vec<(View, Elem)>) {
+        use Elem::{Float as F, Id as I};
+        match *self {
+            Op::Fill { dst, .. } => (vec![dst], vec![]),
+            Op::Copy { dst, src } => (vec![dst], vec![(src, F)]),
+            Op::Matmul(mm) => {
+                let mut reads = vec![(mm.a, F), (mm.b, F)];
+                reads.extend(mm.bias.map(|b| (b, F)));
+                (vec![mm.c], reads)
+            }
+            Op::EmbedForward { out, weight, bias, tokens, .. } => (vec![out], vec![(weight, F), (bias, F), (tokens, I)]),
+            Op::EmbedBackward { dweight, dout, tokens, .. } => (vec![dweight], vec![(dout, F), (tokens, I)]),
+            Op::RnnCellForward { h, pre, .. } => (vec![h], vec![(pre, F)]),
+            Op::RnnCellBackward { dpre, h, .. } => (vec![dpre], vec![(h, F)]),
+            Op::SoftmaxXent { logits, losses, targets, .. } => (vec![logits, losses], vec![(targets, I)]),
+            Op::LogSoftmax { logits, .. } => (vec![logits], vec![]),
+            Op::LossSum { out, losses, .. } => (vec![out], vec![(losses, F)]),
+            Op::ColumnSum { out, x, .. } => (vec![out], vec![(x, F)]),
+            Op::GradNormPartial { partials, grads } => (vec![partials], vec![(grads, F)]),
+            Op::GradNormFinish { stats, partials, .. } => (vec![stats], vec![(partials, F)]),
+            Op::SgdMomentum { params, velocity, grads, stats, hyper, .. } => {
+                (vec![params, velocity], vec![(grads, F), (stats, F), (hyper, F)])
+            }
+            Op::Adagrad { params, sum_sq, grads, stats, hyper, .. } => {
+                (vec![params, sum_sq], vec![(grads, F), (stats, F), (hyper, F)])
+            }
+            Op::Adam { params, m, v, grads, stats, hyper, .. } => {
+                (vec![params, m, v], vec![(grads, F), (stats, F), (hyper, F)])
+            }
+        }
+    }
+
+    /// Checks that the views have the lengths the sizes imply; a failure is
+    /// a bug in the plan builder (or in a hand-written plan).
+    pub fn check_shapes(&self) -> Result<()> {
+        let want = |what: &str, v: View, len: usize| -> Result<()> {
+            if v.len == len && len > 0 {
+                Ok(())
+            } else {
+                Err(Error::shape(format!("{} {what}", self.kernel_name()), format!("{len} elements (> 0)"), v.len))
+            }
+        };
+        let divides = |what: &str, v: View, width: usize| -> Result<()> {
+            if width > 0 && v.len % width == 0 && v.len > 0 {
+                Ok(())
+            } else {
+                Err(Error::shape(format!("{} {what}", self.kernel_name()), format!("a positive multiple of {width}"), v.len))
+            }
+        };
+        match *self {
+            Op::Fill { dst, .. } => want("dst", dst, dst.len.max(1)),
+            Op::Copy { dst, src } => want("src", src, dst.len),
+            Op::Matmul(mm) => {
+                want("c", mm.c, mm.m * mm.n)?;
+                want("a", mm.a, mm.m * mm.k)?;
+                want("b", mm.b, mm.k * mm.n)?;
+                mm.bias.map_or(Ok(()), |b| want("bias", b, mm.n))
+            }
+            Op::EmbedForward { out, weight, bias, tokens, vocab } => {
+                want("weight", weight, bias.len * vocab)?;
+                want("out", out, tokens.len * bias.len)
+            }
+            Op::EmbedBackward { dweight, dout, tokens, vocab } => {
+                divides("dweight", dweight, vocab)?;
+                want("dout", dout, tokens.len * (dweight.len / vocab))
+            }
+            Op::RnnCellForward { h, pre, .. } => want("pre", pre, h.len),
+            Op::RnnCellBackward { dpre, h, .. } => want("h", h, dpre.len),
+            Op::SoftmaxXent { logits, losses, targets, classes, .. } => {
+                want("losses", losses, targets.len)?;
+                want("logits", logits, targets.len * classes)
+            }
+            Op::LogSoftmax { logits, classes } => divides("logits", logits, classes),
+            Op::LossSum { out, losses, .. } => {
+                want("out", out, 1)?;
+                want("losses", losses, losses.len.max(1))
+            }
+            Op::ColumnSum { out, x, cols } => {
+                want("out", out, cols)?;
+                divides("x", x, cols)
+            }
+            Op::GradNormPartial { partials, grads } => want("partials", partials, grads.len.div_ceil(NORM_CHUNK)),
+            Op::GradNormFinish { stats, partials, .. } => {
+                want("stats", stats, 2)?;
+                want("partials", partials, partials.len.max(1))
+            }
+            Op::SgdMomentum { params, velocity, grads, stats, hyper, .. }
+            | Op::Adagrad { params, sum_sq: velocity, grads, stats, hyper, .. } => {
+                want("state", velocity, params.len)?;
+                want("grads", grads, params.len)?;
+                want("stats", stats, 2)?;
+                want("hyper", hyper, 4)
+            }
+            Op::Adam { params, m, v, grads, stats, hyper, .. } => {
+                want("m", m, params.len)?;
+                want("v", v, params.len)?;
+                want("grads", grads, params.len)?;
+                want("stats", stats, 2)?;
+                want("hyper", hyper, 4)
+            }
+        }
+    }
+}
+
+/// Which part of a block an op belongs to; callers run a prefix or all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// Load the carried state, the time loop, the head, the loss, store the state.
+    Forward,
+    /// Zero the gradients, BPTT, the weight gradients.
+    Backward,
+    /// Gradient norm, clipping and the optimizer.
+    Update,
+}
+
+/// Buffers and ops of one block, grouped by [`Section`].
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub buffers: Vec<BufferSpec>,
+    pub sections: Vec<(Section, Vec<Op>)>,
+}
+
+impl Plan {
+    /// Adds a buffer and returns a view of all of it.
+    pub fn buffer(&mut self, name: impl Into<String>, len: usize, elem: Elem) -> View {
+        self.buffers.push(BufferSpec { name: name.into(), len, elem });
+        View::whole(BufId(self.buffers.len() - 1), len)
+    }
+
+    /// Appends `op` to `section` (opening the section if it is not the last one).
+    pub fn push(&mut self, section: Section, op: Op) {
+        match self.sections.last_mut() {
+            Some((s, ops)) if *s == section => ops.push(op),
+            _ => self.sections.push((section, vec![op])),
+        }
+    }
+
+    /// Ops of the given sections, in plan order.
+    pub fn ops<'a>(&'a self, sections: &'a [Section]) -> impl Iterator<Item = &'a Op> + 'a {
+        self.sections
+            .iter()
+            .filter(|(s, _)| sections.contains(s))
+            .flat_map(|(_, ops)| ops.iter())
+    }
+
+    /// Number of ops (= GPU dispatches) in the given sections.
+    pub fn count(&self, sections: &[Section]) -> usize {
+        self.ops(sections).count()
+    }
+
+    /// Checks every op: shapes consistent, views inside their buffers and of
+    /// the right element type, writes disjoint from reads.
+    pub fn validate(&self) -> Result<()> {
+        for op in self.ops(&[Section::Forward, Section::Backward, Section::Update]) {
+            op.check_shapes()?;
+            let (writes, reads) = op.views();
+            let inside = |v: &View, elem: Elem| -> Result<()> {
+                let spec = self
+                    .buffers
+                    .get(v.buf.0)
+                    .ok_or_else(|| Error::Internal(format!("{}: no buffer {}", op.kernel_name(), v.buf.0)))?;
+                if v.offset + v.len > spec.len || spec.elem != elem {
+                    return Err(Error::Internal(format!(
+                        "{}: view {v:?} does not fit buffer {:?} ({} x {:?})",
+                        op.kernel_name(),
+                        spec.name,
+                        spec.len,
+                        spec.elem
+                    )));
+                }
+                Ok(())
+            };
+            for (i, w) in writes.iter().enumerate() {
+                inside(w, Elem::Float)?;
+                let clash = writes[i + 1..].iter().chain(reads.iter().map(|(r, _)| r)).any(|o| w.overlaps(o));
+                if clash {
+                    return Err(Error::Internal(format!("{}: written view {w:?} overlaps another view", op.kernel_name())));
+                }
+            }
+            for (r, elem) in &reads {
+                inside(r, *elem)?;
+            }
+        }
+        Ok(())
+    }
+}

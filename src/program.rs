@@ -1,0 +1,145 @@
+//! A plan bound to memory on a device, ready to run block after block. This
+//! is the one place where the two backends part: the CPU interprets the ops,
+//! the GPU records them as dispatches.
+
+use crate::cpu::{self, Slot};
+use crate::device::{Backend, Device, Storage};
+use crate::error::{Error, Result};
+use crate::gpu::program::GpuProgram;
+use crate::plan::{BufId, Plan, Section, View};
+
+pub(crate) struct Program {
+    device: Device,
+    plan: Plan,
+    storage: Vec<Storage>,
+    gpu: Option<GpuProgram>,
+    readout: View,
+    /// Ops (= GPU dispatches) run by the last `run`.
+    last_count: usize,
+}
+
+impl Program {
+    /// Validates `plan`, allocates every buffer not in `bound` (zero-filled),
+    /// and compiles for the device. `readout` is the view `readout()` returns.
+    pub(crate) fn new(device: &Device, plan: Plan, bound: Vec<(BufId, Storage)>, readout: View) -> Result<Program> {
+        plan.validate()?;
+        let mut storage = Vec::with_capacity(plan.buffers.len());
+        for (i, spec) in plan.buffers.iter().enumerate() {
+            match bound.iter().find(|(id, _)| id.0 == i) {
+                Some((_, s)) => storage.push(s.clone()),
+                None => storage.push(device.alloc(&spec.name, spec.len, spec.elem)?),
+            }
+        }
+        let gpu = match device.backend() {
+            Backend::Gpu(ctx) => {
+                let buffers = storage
+                    .iter()
+                    .map(|s| match s {
+                        Storage::Gpu(b) => Ok(b.clone()),
+                        _ => Err(Error::Mismatch("a CPU buffer bound to a GPU program".into())),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Some(GpuProgram::new(ctx.clone(), &plan, buffers, readout)?)
+            }
+            Backend::Cpu => None,
+        };
+        Ok(Program { device: device.clone(), plan, storage, gpu, readout, last_count: 0 })
+    }
+
+    pub(crate) fn storage(&self, buf: BufId) -> &Storage {
+        &self.storage[buf.0]
+    }
+
+    pub(crate) fn write(&self, view: View, data: &[f32]) -> Result<()> {
+        check_len(view, data.len())?;
+        self.device.write(self.storage(view.buf), view.offset, data)
+    }
+
+    pub(crate) fn write_ids(&self, view: View, data: &[u32]) -> Result<()> {
+        check_len(view, data.len())?;
+        self.device.write_ids(self.storage(view.buf), view.offset, data)
+    }
+
+    pub(crate) fn read(&self, view: View) -> Result<Vec<f32>> {
+        self.device.read(self.storage(view.buf), view.offset, view.len)
+    }
+
+    /// Runs the ops of `sections`: on the GPU one encoder and one submit
+    /// with no readback; on the CPU now, in order.
+    pub(crate) fn run(&mut self, sections: &[Section]) -> Result<()> {
+        self.last_count = match &self.gpu {
+            Some(gpu) => gpu.run(sections)?,
+            None => {
+                // Lock every buffer for the whole block, then run the ops.
+                let mut floats: Vec<_> = self.storage.iter().map(Storage::lock_float).collect();
+                let mut ids: Vec<_> = self.storage.iter().map(Storage::lock_ids).collect();
+                let mut slots = Vec::with_capacity(floats.len());
+                for (f, i) in floats.iter_mut().zip(ids.iter_mut()) {
+                    match (f, i) {
+                        (Some(f), _) => slots.push(Slot::Float(&mut f[..])),
+                        (None, Some(i)) => slots.push(Slot::Id(&i[..])),
+                        _ => return Err(Error::Mismatch("a GPU buffer bound to a CPU program".into())),
+                    }
+                }
+                // SAFETY: `plan` was validated in `new` and never changes.
+                unsafe { cpu::execute_validated(&self.plan, sections, &mut slots) }
+            }
+        };
+        Ok(())
+    }
+
+    /// The readout view as of the last run.
+    pub(crate) fn readout(&self) -> Result<Vec<f32>> {
+        match &self.gpu {
+            Some(gpu) => gpu.readout(),
+            None => self.read(self.readout),
+        }
+    }
+
+    /// Ops run (GPU dispatches recorded) by the last `run`.
+    pub(crate) fn last_count(&self) -> usize {
+        self.last_count
+    }
+}
+
+fn check_len(view: View, len: usize) -> Result<()> {
+    if view.len != len {
+        return Err(Error::shape("host data for a device view", view.len, len));
+    }
+    Ok(())
+}
+
+/// Initial contents of one plan buffer for [`run_plan`].
+#[derive(Clone, Debug)]
+pub enum BufferInit {
+    Float(Vec<f32>),
+    Id(Vec<u32>),
+}
+
+/// Runs every section of a hand-made plan once on `device`, with `init[i]`
+/// as the contents of `plan.buffers[i]`, and returns every buffer afterwards
+/// (id buffers as empty vectors). This is how the kernel tests hold each
+/// WGSL entry point to its CPU twin.
+pub fn run_plan(device: &Device, plan: &Plan, init: &[BufferInit]) -> Result<Vec<Vec<f32>>> {
+    if init.len() != plan.buffers.len() {
+        return Err(Error::shape("run_plan initial buffers", plan.buffers.len(), init.len()));
+    }
+    let readout = View { buf: BufId(0), offset: 0, len: plan.buffers[0].len };
+    let mut program = Program::new(device, plan.clone(), Vec::new(), readout)?;
+    for (i, data) in init.iter().enumerate() {
+        let whole = View { buf: BufId(i), offset: 0, len: plan.buffers[i].len };
+        match data {
+            BufferInit::Float(v) => program.write(whole, v)?,
+            BufferInit::Id(v) => program.write_ids(whole, v)?,
+        }
+    }
+    program.run(&[Section::Forward, Section::Backward, Section::Update])?;
+    plan.buffers
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| match spec.elem {
+            crate::plan::Elem::Float => program.read(View { buf: BufId(i), offset: 0, len: spec.len }),
+            crate::plan::Elem::Id => Ok(Vec::new()),
+        })
+        .collect()
+}

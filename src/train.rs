@@ -1,0 +1,204 @@
+//! The trainer and the evaluator: a compiled block plan, the hidden state
+//! that stays on the device between blocks, and the optimizer step count.
+
+use crate::bptt::{self, Graph, Mode};
+use crate::config::TrainConfig;
+use crate::data::Block;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::plan::Section;
+use crate::program::Program;
+
+/// What one block reported (read only when asked).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// Mean cross-entropy over the block's T·B positions.
+    pub loss: f32,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f32,
+    /// True when the loss or the norm was not finite and the update was
+    /// skipped (parameters and optimizer state left as they were).
+    pub skipped: bool,
+}
+
+/// Trains a model on truncated-BPTT blocks. The hidden state stays on the
+/// device between blocks (forward connection kept, backward cut).
+pub struct Trainer {
+    model: Model,
+    config: TrainConfig,
+    graph: Graph,
+    program: Program,
+    /// Optimizer steps taken (Adam's t).
+    steps: u64,
+    /// Sections run by the last block, for the stats read.
+    last: Option<&'static [Section]>,
+}
+
+const TRAIN: &[Section] = &[Section::Forward, Section::Backward, Section::Update];
+const GRADIENTS: &[Section] = &[Section::Forward, Section::Backward];
+
+impl Trainer {
+    /// Builds the block plan for `config` and compiles it for the model's device.
+    pub fn new(model: Model, config: TrainConfig) -> Result<Trainer> {
+        config.validate()?;
+        let mode = Mode::Train { optimizer: config.optimizer, clip_norm: config.clip_norm };
+        let graph = bptt::build(model.config(), model.layout(), config.batch, config.bptt, mode);
+        let bound = vec![(graph.params.buf, model.storage().clone())];
+        let program = Program::new(model.device(), graph.plan.clone(), bound, graph.stats)?;
+        Ok(Trainer { model, config, graph, program, steps: 0, last: None })
+    }
+
+    /// One training block: forward, backward, clip, optimizer, all in one
+    /// submit with no readback. Call [`Trainer::stats`] to read the loss.
+    pub fn step(&mut self, block: &Block) -> Result<()> {
+        self.upload(block)?;
+        let hyper = self.config.optimizer.hyper(self.steps + 1);
+        self.program.write(self.graph.hyper.expect("training plan"), &hyper)?;
+        self.program.run(TRAIN)?;
+        self.steps += 1;
+        self.last = Some(TRAIN);
+        Ok(())
+    }
+
+    /// Forward and backward only: the state advances and the gradients are
+    /// left in the gradient buffer ([`Trainer::gradients`]); no update.
+    pub fn compute_gradients(&mut self, block: &Block) -> Result<()> {
+        self.upload(block)?;
+        self.program.run(GRADIENTS)?;
+        self.last = Some(GRADIENTS);
+        Ok(())
+    }
+
+    fn upload(&mut self, block: &Block) -> Result<()> {
+        let c = self.model.config();
+        block.check(self.config.bptt, self.config.batch, c.vocab(), c.classes())?;
+        self.program.write_ids(self.graph.tokens, &block.inputs)?;
+        self.program.write_ids(self.graph.targets.expect("training plan"), &block.targets)
+    }
+
+    /// Loss and gradient norm of the last block (one small readback).
+    pub fn stats(&mut self) -> Result<StepStats> {
+        let sections = self.last.ok_or_else(|| Error::invalid("stats request", "before any block", "run a block first"))?;
+        let s = self.program.readout()?;
+        let (loss, grad_norm) = (s[0], s[1]);
+        let updated = sections.contains(&Section::Update);
+        let skipped = updated && !(loss.is_finite() && grad_norm.is_finite() && s[2].is_finite());
+        if skipped {
+            log::warn!("non-finite loss {loss} or gradient norm {grad_norm}: update skipped");
+        }
+        Ok(StepStats { loss, grad_norm, skipped })
+    }
+
+    /// The gradients of the last block, flat in layout order (before clipping).
+    pub fn gradients(&self) -> Result<Vec<f32>> {
+        self.program.read(self.graph.grads.expect("training plan"))
+    }
+
+    /// The carried hidden state `[layers, batch, hidden]`.
+    pub fn hidden_state(&self) -> Result<Vec<f32>> {
+        self.program.read(self.graph.state_h)
+    }
+
+    /// Sets the carried hidden state `[layers, batch, hidden]`.
+    pub fn set_hidden_state(&mut self, state: &[f32]) -> Result<()> {
+        if let Some(i) = state.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFinite { what: format!("hidden state element {i}"), got: state[i] });
+        }
+        self.program.write(self.graph.state_h, state)
+    }
+
+    /// Zeroes the hidden state of every stream and layer.
+    pub fn reset_state(&mut self) -> Result<()> {
+        self.program.write(self.graph.state_h, &vec![0.0; self.graph.state_h.len])
+    }
+
+    /// Zeroes the hidden state of one stream (every layer), e.g. at a document boundary.
+    pub fn reset_stream(&mut self, stream: usize) -> Result<()> {
+        let (b, h) = (self.config.batch, self.model.config().hidden);
+        if stream >= b {
+            return Err(Error::shape("stream index", format!("< {b}"), stream));
+        }
+        let zeros = vec![0.0; h];
+        for l in 0..self.model.config().layers {
+            self.program.write(self.graph.state_h.sub((l * b + stream) * h, h), &zeros)?;
+        }
+        Ok(())
+    }
+
+    /// Changes the learning rate from the next block on.
+    pub fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        let optimizer = self.config.optimizer.with_lr(lr);
+        optimizer.validate()?;
+        self.config.optimizer = optimizer;
+        Ok(())
+    }
+
+    /// Kernel dispatches (GPU) or ops (CPU) recorded for the last block.
+    pub fn dispatches_per_block(&self) -> usize {
+        self.program.last_count()
+    }
+
+    /// Dispatches a full training block records, known before running one.
+    pub fn planned_dispatches(&self) -> usize {
+        self.graph.plan.count(TRAIN)
+    }
+
+    /// Queue submits per training block: always one.
+    pub fn submits_per_block(&self) -> usize {
+        1
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn into_model(self) -> Model {
+        self.model
+    }
+}
+
+/// Mean loss over blocks with a hidden state of its own: the model's weights
+/// and any trainer's state are left untouched.
+pub struct Evaluator {
+    graph: Graph,
+    program: Program,
+    batch: usize,
+    steps: usize,
+    vocab: usize,
+    classes: usize,
+}
+
+impl Evaluator {
+    /// An evaluator for blocks of `steps` × `batch` over `model`'s live weights.
+    pub fn new(model: &Model, batch: usize, steps: usize) -> Result<Evaluator> {
+        crate::config::positive("batch", batch)?;
+        crate::config::positive("steps", steps)?;
+        let graph = bptt::build(model.config(), model.layout(), batch, steps, Mode::Eval);
+        let bound = vec![(graph.params.buf, model.storage().clone())];
+        let program = Program::new(model.device(), graph.plan.clone(), bound, graph.stats)?;
+        let (vocab, classes) = (model.config().vocab(), model.config().classes());
+        Ok(Evaluator { graph, program, batch, steps, vocab, classes })
+    }
+
+    /// Mean loss over `blocks`, starting from a zero state carried across them.
+    pub fn evaluate<'a>(&mut self, blocks: impl IntoIterator<Item = &'a Block>) -> Result<f32> {
+        self.program.write(self.graph.state_h, &vec![0.0; self.graph.state_h.len])?;
+        let (mut total, mut count) = (0.0f64, 0usize);
+        for block in blocks {
+            block.check(self.steps, self.batch, self.vocab, self.classes)?;
+            self.program.write_ids(self.graph.tokens, &block.inputs)?;
+            self.program.write_ids(self.graph.targets.expect("eval plan"), &block.targets)?;
+            self.program.run(&[Section::Forward])?;
+            total += self.program.readout()?[0] as f64;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(Error::invalid("validation blocks", 0, "need at least one block"));
+        }
+        Ok((total / count as f64) as f32)
+    }
+}

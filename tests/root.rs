@@ -1,0 +1,2 @@
+//! One test binary (one link of wgpu) holding every suite.
+mod suite;

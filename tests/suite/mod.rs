@@ -1,0 +1,4 @@
+pub mod common;
+mod errors;
+mod gradcheck;
+mod learning;
