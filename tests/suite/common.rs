@@ -26,9 +26,16 @@ pub fn assert_close(what: &str, got: &[f32], expected: &[f32], tol: Tolerance) {
     let mut worst: Option<(usize, f64)> = None;
     for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
         let (g, e) = (g as f64, e as f64);
-        let excess = (g - e).abs() - (tol.abs + tol.rel * e.abs());
-        if !g.is_finite() || excess > worst.map_or(0.0, |w| w.1) {
-            worst = Some((i, if g.is_finite() { excess } else { f64::INFINITY }));
+        // Non-finite values must agree exactly (NaN with NaN, ∞ with ∞).
+        let excess = if g.is_finite() && e.is_finite() {
+            (g - e).abs() - (tol.abs + tol.rel * e.abs())
+        } else if (g.is_nan() && e.is_nan()) || g == e {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+        if excess > worst.map_or(0.0, |w| w.1) {
+            worst = Some((i, excess));
         }
     }
     if let Some((i, _)) = worst {
