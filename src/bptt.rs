@@ -16,7 +16,10 @@ use crate::plan::{Activation, Elem, Matmul, NORM_CHUNK, Op, Plan, Section, View}
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Mode {
     /// Forward with loss, backward, and an optimizer update.
-    Train { optimizer: Optimizer, clip_norm: Option<f32> },
+    Train {
+        optimizer: Optimizer,
+        clip_norm: Option<f32>,
+    },
     /// Forward with loss only (validation).
     Eval,
     /// Forward to log-probabilities (sampling).
@@ -91,8 +94,12 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
     let state_h = plan.buffer("state_h", layers * b * h, Elem::Float);
     let tokens = plan.buffer("tokens", rows, Elem::Id);
     let targets = (mode != Mode::Infer).then(|| plan.buffer("targets", rows, Elem::Id));
-    let xw: Vec<View> = (0..layers).map(|l| plan.buffer(format!("xw_l{l}"), rows * g, Elem::Float)).collect();
-    let hs: Vec<View> = (0..layers).map(|l| plan.buffer(format!("hs_l{l}"), (t_len + 1) * b * h, Elem::Float)).collect();
+    let xw: Vec<View> = (0..layers)
+        .map(|l| plan.buffer(format!("xw_l{l}"), rows * g, Elem::Float))
+        .collect();
+    let hs: Vec<View> = (0..layers)
+        .map(|l| plan.buffer(format!("hs_l{l}"), (t_len + 1) * b * h, Elem::Float))
+        .collect();
     let logits = plan.buffer("logits", rows * classes, Elem::Float);
     let losses = targets.map(|_| plan.buffer("losses", rows, Elem::Float));
 
@@ -109,10 +116,25 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         let p = layout.layer(l);
         let (w_ih, w_hh) = (param(p.weight_ih, g * config.layer_input(l)), param(p.weight_hh, g * h));
         let (b_ih, b_hh) = (param(p.bias_ih, g), param(p.bias_hh, g));
-        plan.push(F, Op::Copy { dst: hs[l].row(0, b * h), src: state_h.row(l, b * h) });
+        plan.push(
+            F,
+            Op::Copy {
+                dst: hs[l].row(0, b * h),
+                src: state_h.row(l, b * h),
+            },
+        );
         // Input projection of all T·B positions at once, before the time loop.
         if l == 0 {
-            plan.push(F, Op::EmbedForward { out: xw[0], weight: w_ih, bias: b_ih, tokens, vocab });
+            plan.push(
+                F,
+                Op::EmbedForward {
+                    out: xw[0],
+                    weight: w_ih,
+                    bias: b_ih,
+                    tokens,
+                    vocab,
+                },
+            );
         } else {
             plan.push(F, linear(xw[l], outputs(l - 1), w_ih, Some(b_ih), rows, g, h, false));
         }
@@ -120,29 +142,83 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             let pre = xw[l].row(t, b * g);
             // pre_t += h_{t-1}·W_hhᵀ + b_hh: the one recurrent GEMM of the step.
             plan.push(F, linear(pre, hs[l].row(t, b * h), w_hh, Some(b_hh), b, g, h, true));
-            plan.push(F, Op::RnnCellForward { h: hs[l].row(t + 1, b * h), pre, activation: act });
+            plan.push(
+                F,
+                Op::RnnCellForward {
+                    h: hs[l].row(t + 1, b * h),
+                    pre,
+                    activation: act,
+                },
+            );
         }
-        plan.push(F, Op::Copy { dst: state_h.row(l, b * h), src: hs[l].row(t_len, b * h) });
+        plan.push(
+            F,
+            Op::Copy {
+                dst: state_h.row(l, b * h),
+                src: hs[l].row(t_len, b * h),
+            },
+        );
     }
-    plan.push(F, linear(logits, outputs(layers - 1), head_w, Some(head_b), rows, classes, h, false));
+    plan.push(
+        F,
+        linear(
+            logits,
+            outputs(layers - 1),
+            head_w,
+            Some(head_b),
+            rows,
+            classes,
+            h,
+            false,
+        ),
+    );
     let mean = 1.0 / rows as f32;
     match (targets, losses) {
         (Some(targets), Some(losses)) => {
             let write_grad = training;
-            plan.push(F, Op::SoftmaxXent { logits, losses, targets, classes, grad_scale: mean, write_grad });
-            plan.push(F, Op::LossSum { out: stats.sub(0, 1), losses, scale: mean });
+            plan.push(
+                F,
+                Op::SoftmaxXent {
+                    logits,
+                    losses,
+                    targets,
+                    classes,
+                    grad_scale: mean,
+                    write_grad,
+                },
+            );
+            plan.push(
+                F,
+                Op::LossSum {
+                    out: stats.sub(0, 1),
+                    losses,
+                    scale: mean,
+                },
+            );
         }
         _ => plan.push(F, Op::LogSoftmax { logits, classes }),
     }
 
     let Mode::Train { optimizer, clip_norm } = mode else {
-        return Graph { plan, params, grads, state_h, tokens, targets, hyper, stats, logits };
+        return Graph {
+            plan,
+            params,
+            grads,
+            state_h,
+            tokens,
+            targets,
+            hyper,
+            stats,
+            logits,
+        };
     };
     let (grads, hyper) = (grads.expect("training has grads"), hyper.expect("training has hyper"));
 
     // ---- backward: logits now hold ∂L/∂logits (mean over T·B positions).
     use Section::Backward as B;
-    let dh: Vec<View> = (0..layers).map(|l| plan.buffer(format!("dh_l{l}"), rows * h, Elem::Float)).collect();
+    let dh: Vec<View> = (0..layers)
+        .map(|l| plan.buffer(format!("dh_l{l}"), rows * h, Elem::Float))
+        .collect();
     let grad = |offset: usize, len: usize| grads.sub(offset, len);
     let (head_w_off, head_b_off) = layout.head();
     plan.push(B, Op::Fill { dst: grads, value: 0.0 });
@@ -162,7 +238,14 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             accumulate: true,
         }),
     );
-    plan.push(B, Op::ColumnSum { out: grad(head_b_off, classes), x: logits, cols: classes });
+    plan.push(
+        B,
+        Op::ColumnSum {
+            out: grad(head_b_off, classes),
+            x: logits,
+            cols: classes,
+        },
+    );
     let top = layers - 1;
     plan.push(
         B,
@@ -186,7 +269,14 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         // ∂h_{t-1} += ∂pre_t·W_hh. ∂h_T from the next block is cut (zero).
         for t in (0..t_len).rev() {
             let dpre = dh[l].row(t, b * h);
-            plan.push(B, Op::RnnCellBackward { dpre, h: hs[l].row(t + 1, b * h), activation: act });
+            plan.push(
+                B,
+                Op::RnnCellBackward {
+                    dpre,
+                    h: hs[l].row(t + 1, b * h),
+                    activation: act,
+                },
+            );
             if t > 0 {
                 let w_hh = param(p.weight_hh, g * h);
                 plan.push(
@@ -209,13 +299,46 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         // Weight gradients as single GEMMs over K = T·B, bias gradients as column sums.
         let dpre_all = dh[l];
         let weight_grad = |c: View, x: View, n: usize| {
-            Op::Matmul(Matmul { c, a: dpre_all, b: x, bias: None, m: g, n, k: rows, a_trans: true, b_trans: false, accumulate: true })
+            Op::Matmul(Matmul {
+                c,
+                a: dpre_all,
+                b: x,
+                bias: None,
+                m: g,
+                n,
+                k: rows,
+                a_trans: true,
+                b_trans: false,
+                accumulate: true,
+            })
         };
         plan.push(B, weight_grad(grad(p.weight_hh, g * h), hs[l].rows(0, t_len, b * h), h));
-        plan.push(B, Op::ColumnSum { out: grad(p.bias_hh, g), x: dpre_all, cols: g });
-        plan.push(B, Op::ColumnSum { out: grad(p.bias_ih, g), x: dpre_all, cols: g });
+        plan.push(
+            B,
+            Op::ColumnSum {
+                out: grad(p.bias_hh, g),
+                x: dpre_all,
+                cols: g,
+            },
+        );
+        plan.push(
+            B,
+            Op::ColumnSum {
+                out: grad(p.bias_ih, g),
+                x: dpre_all,
+                cols: g,
+            },
+        );
         if l == 0 {
-            plan.push(B, Op::EmbedBackward { dweight: grad(p.weight_ih, g * input), dout: dpre_all, tokens, vocab });
+            plan.push(
+                B,
+                Op::EmbedBackward {
+                    dweight: grad(p.weight_ih, g * input),
+                    dout: dpre_all,
+                    tokens,
+                    vocab,
+                },
+            );
         } else {
             plan.push(B, weight_grad(grad(p.weight_ih, g * input), outputs(l - 1), input));
             // ∂H_{l-1} = ∂pre·W_ih: the gradient flowing into the layer below.
@@ -242,12 +365,31 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
     let partials = plan.buffer("norm_partials", layout.total().div_ceil(NORM_CHUNK), Elem::Float);
     let norm = stats.sub(1, 2);
     plan.push(U, Op::GradNormPartial { partials, grads });
-    plan.push(U, Op::GradNormFinish { stats: norm, partials, max_norm: clip_norm });
+    plan.push(
+        U,
+        Op::GradNormFinish {
+            stats: norm,
+            partials,
+            max_norm: clip_norm,
+        },
+    );
     let update = match optimizer {
-        Optimizer::Sgd { momentum, .. } => {
-            Op::SgdMomentum { params, velocity: opt_state[0], grads, stats: norm, hyper, momentum }
-        }
-        Optimizer::Adagrad { eps, .. } => Op::Adagrad { params, sum_sq: opt_state[0], grads, stats: norm, hyper, eps },
+        Optimizer::Sgd { momentum, .. } => Op::SgdMomentum {
+            params,
+            velocity: opt_state[0],
+            grads,
+            stats: norm,
+            hyper,
+            momentum,
+        },
+        Optimizer::Adagrad { eps, .. } => Op::Adagrad {
+            params,
+            sum_sq: opt_state[0],
+            grads,
+            stats: norm,
+            hyper,
+            eps,
+        },
         Optimizer::Adam { beta1, beta2, eps, .. } => Op::Adam {
             params,
             m: opt_state[0],
@@ -261,5 +403,15 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         },
     };
     plan.push(U, update);
-    Graph { plan, params, grads: Some(grads), state_h, tokens, targets, hyper: Some(hyper), stats, logits }
+    Graph {
+        plan,
+        params,
+        grads: Some(grads),
+        state_h,
+        tokens,
+        targets,
+        hyper: Some(hyper),
+        stats,
+        logits,
+    }
 }

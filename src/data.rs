@@ -29,7 +29,11 @@ impl Vocab {
         positive("vocabulary size", chars.len())?;
         let ids: HashMap<char, u32> = chars.iter().enumerate().map(|(i, &c)| (c, i as u32)).collect();
         if ids.len() != chars.len() {
-            return Err(Error::invalid("vocabulary", format!("{} characters", chars.len()), "characters must be distinct"));
+            return Err(Error::invalid(
+                "vocabulary",
+                format!("{} characters", chars.len()),
+                "characters must be distinct",
+            ));
         }
         Ok(Vocab { chars, ids })
     }
@@ -63,7 +67,11 @@ impl Vocab {
         ids.iter()
             .enumerate()
             .map(|(position, &id)| {
-                self.chars.get(id as usize).copied().ok_or(Error::TokenOutOfRange { id, position, vocab: self.len() })
+                self.chars.get(id as usize).copied().ok_or(Error::TokenOutOfRange {
+                    id,
+                    position,
+                    vocab: self.len(),
+                })
             })
             .collect()
     }
@@ -86,16 +94,29 @@ impl Block {
         positive("block batch", batch)?;
         for (what, v) in [("block inputs", &inputs), ("block targets", &targets)] {
             if v.len() != steps * batch {
-                return Err(Error::shape(what, format!("{steps} x {batch} = {} ids", steps * batch), v.len()));
+                return Err(Error::shape(
+                    what,
+                    format!("{steps} x {batch} = {} ids", steps * batch),
+                    v.len(),
+                ));
             }
         }
-        Ok(Block { steps, batch, inputs, targets })
+        Ok(Block {
+            steps,
+            batch,
+            inputs,
+            targets,
+        })
     }
 
     /// Checks the block against the shape and vocabulary a trainer expects.
     pub(crate) fn check(&self, steps: usize, batch: usize, vocab: usize, classes: usize) -> Result<()> {
         if (self.steps, self.batch) != (steps, batch) {
-            return Err(Error::shape("block [steps, batch]", format!("[{steps}, {batch}]"), format!("[{}, {}]", self.steps, self.batch)));
+            return Err(Error::shape(
+                "block [steps, batch]",
+                format!("[{steps}, {batch}]"),
+                format!("[{}, {}]", self.steps, self.batch),
+            ));
         }
         for (what, v) in [("block inputs", &self.inputs), ("block targets", &self.targets)] {
             if v.len() != steps * batch {
@@ -110,7 +131,11 @@ impl Block {
 /// Every id below `vocab`, or an error naming the first that is not.
 pub(crate) fn check_ids(ids: &[u32], vocab: usize) -> Result<()> {
     match ids.iter().position(|&id| id as usize >= vocab) {
-        Some(position) => Err(Error::TokenOutOfRange { id: ids[position], position, vocab }),
+        Some(position) => Err(Error::TokenOutOfRange {
+            id: ids[position],
+            position,
+            vocab,
+        }),
         None => Ok(()),
     }
 }
@@ -149,7 +174,12 @@ impl<'a> Streams<'a> {
                 tokens.len(),
             ));
         }
-        Ok(Streams { tokens, batch, steps, stream_len })
+        Ok(Streams {
+            tokens,
+            batch,
+            steps,
+            stream_len,
+        })
     }
 
     /// Whole blocks per pass over the streams.
@@ -175,7 +205,12 @@ impl<'a> Streams<'a> {
                 targets.push(self.tokens[at + 1]);
             }
         }
-        Block { steps: t, batch: b, inputs, targets }
+        Block {
+            steps: t,
+            batch: b,
+            inputs,
+            targets,
+        }
     }
 
     /// Blocks `0..len()` in order.

@@ -52,13 +52,19 @@ impl Device {
             Some(list) => {
                 let parsed = wgpu::Backends::from_comma_list(list);
                 if parsed.is_empty() {
-                    return Err(Error::invalid("WGPU_BACKEND", list, "expected a comma list of vulkan, metal, dx12, gl"));
+                    return Err(Error::invalid(
+                        "WGPU_BACKEND",
+                        list,
+                        "expected a comma list of vulkan, metal, dx12, gl",
+                    ));
                 }
                 parsed
             }
         };
         let ctx = Context::open(backends, name)?;
-        Ok(Device { backend: Backend::Gpu(Arc::new(ctx)) })
+        Ok(Device {
+            backend: Backend::Gpu(Arc::new(ctx)),
+        })
     }
 
     /// The CPU backend.
@@ -75,7 +81,10 @@ impl Device {
     pub fn name(&self) -> String {
         match &self.backend {
             Backend::Gpu(ctx) => describe(&ctx.info),
-            Backend::Cpu => format!("CPU backend ({} threads)", std::thread::available_parallelism().map_or(1, |n| n.get())),
+            Backend::Cpu => format!(
+                "CPU backend ({} threads)",
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            ),
         }
     }
 
@@ -105,7 +114,8 @@ impl Device {
     pub(crate) fn write(&self, storage: &Storage, offset: usize, data: &[f32]) -> Result<()> {
         match (&self.backend, storage) {
             (Backend::Gpu(ctx), Storage::Gpu(buffer)) => {
-                ctx.queue.write_buffer(buffer, (offset * 4) as u64, bytemuck::cast_slice(data));
+                ctx.queue
+                    .write_buffer(buffer, (offset * 4) as u64, bytemuck::cast_slice(data));
                 ctx.check()
             }
             (Backend::Cpu, Storage::CpuFloat(v)) => {
@@ -120,7 +130,8 @@ impl Device {
     pub(crate) fn write_ids(&self, storage: &Storage, offset: usize, data: &[u32]) -> Result<()> {
         match (&self.backend, storage) {
             (Backend::Gpu(ctx), Storage::Gpu(buffer)) => {
-                ctx.queue.write_buffer(buffer, (offset * 4) as u64, bytemuck::cast_slice(data));
+                ctx.queue
+                    .write_buffer(buffer, (offset * 4) as u64, bytemuck::cast_slice(data));
                 ctx.check()
             }
             (Backend::Cpu, Storage::CpuId(v)) => {

@@ -35,7 +35,11 @@ pub enum Error {
 
     /// A shape, size or count that does not fit what was expected.
     #[error("{what}: expected {expected}, got {got}")]
-    Shape { what: String, expected: String, got: String },
+    Shape {
+        what: String,
+        expected: String,
+        got: String,
+    },
 
     /// A configuration value outside its valid range (zero sizes, non-finite
     /// learning rates, dropout outside [0, 1), ...).

@@ -21,8 +21,16 @@ impl Model {
     pub fn new(device: &Device, config: &ModelConfig, seed: u64) -> Result<Model> {
         config.validate()?;
         let layout = ParamLayout::new(config);
-        let values = layout.init(config.hidden, seed);
-        Model::from_params(device, config, &values)
+        // Allocate first: a model past the device's limits fails before any
+        // host memory is spent on its initial values.
+        let storage = device.alloc("params", layout.total(), Elem::Float)?;
+        device.write(&storage, 0, &layout.init(config.hidden, seed))?;
+        Ok(Model {
+            device: device.clone(),
+            config: *config,
+            layout,
+            params: storage,
+        })
     }
 
     /// A model with the given flat parameters (in [`ParamLayout`] order).
@@ -32,7 +40,12 @@ impl Model {
         check_params(&layout, params)?;
         let storage = device.alloc("params", layout.total(), Elem::Float)?;
         device.write(&storage, 0, params)?;
-        Ok(Model { device: device.clone(), config: *config, layout, params: storage })
+        Ok(Model {
+            device: device.clone(),
+            config: *config,
+            layout,
+            params: storage,
+        })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -77,8 +90,15 @@ fn check_params(layout: &ParamLayout, params: &[f32]) -> Result<()> {
         return Err(Error::shape("parameter count", layout.total(), params.len()));
     }
     if let Some(i) = params.iter().position(|x| !x.is_finite()) {
-        let name = layout.tensors().iter().find(|t| t.range().contains(&i)).map_or("?", |t| t.name.as_str());
-        return Err(Error::NonFinite { what: format!("parameter {i} (in {name})"), got: params[i] });
+        let name = layout
+            .tensors()
+            .iter()
+            .find(|t| t.range().contains(&i))
+            .map_or("?", |t| t.name.as_str());
+        return Err(Error::NonFinite {
+            what: format!("parameter {i} (in {name})"),
+            got: params[i],
+        });
     }
     Ok(())
 }

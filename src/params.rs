@@ -61,7 +61,11 @@ impl ParamLayout {
         let mut total = 0;
         let mut push = |name: String, shape: Vec<usize>| {
             let len: usize = shape.iter().product();
-            tensors.push(ParamTensor { name, shape, offset: total });
+            tensors.push(ParamTensor {
+                name,
+                shape,
+                offset: total,
+            });
             total += len;
         };
         for k in 0..config.layers {

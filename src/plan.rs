@@ -116,19 +116,41 @@ pub enum Op {
     Matmul(Matmul),
     /// Token input projection as a gather: `out[r, j] = weight[j, tokens[r]] + bias[j]`;
     /// out `[n, g]`, weight `[g, vocab]`, bias `[g]`, tokens `[n]`.
-    EmbedForward { out: View, weight: View, bias: View, tokens: View, vocab: usize },
+    EmbedForward {
+        out: View,
+        weight: View,
+        bias: View,
+        tokens: View,
+        vocab: usize,
+    },
     /// Its gradient, a scatter-add by token in row order (deterministic):
     /// `dweight[j, tokens[r]] += dout[r, j]` for r = 0, 1, ... .
-    EmbedBackward { dweight: View, dout: View, tokens: View, vocab: usize },
+    EmbedBackward {
+        dweight: View,
+        dout: View,
+        tokens: View,
+        vocab: usize,
+    },
     /// `h = act(pre)` elementwise.
     RnnCellForward { h: View, pre: View, activation: Activation },
     /// In place: `dpre = dh ⊙ act'(h)`, where `dpre` holds `dh` on entry;
     /// tanh' = 1 - h², relu' = [h > 0].
-    RnnCellBackward { dpre: View, h: View, activation: Activation },
+    RnnCellBackward {
+        dpre: View,
+        h: View,
+        activation: Activation,
+    },
     /// Fused softmax + cross-entropy per row of `logits [rows, classes]`:
     /// `losses[r] = logsumexp(z_r) - z_r[targets[r]]`, and when `write_grad`,
     /// `logits[r] = grad_scale · (softmax(z_r) - onehot(targets[r]))` in place.
-    SoftmaxXent { logits: View, losses: View, targets: View, classes: usize, grad_scale: f32, write_grad: bool },
+    SoftmaxXent {
+        logits: View,
+        losses: View,
+        targets: View,
+        classes: usize,
+        grad_scale: f32,
+        write_grad: bool,
+    },
     /// In place: `logits[r] = z_r - logsumexp(z_r)` (log-probabilities for sampling).
     LogSoftmax { logits: View, classes: usize },
     /// `out[0] = scale · Σ losses`, summed in a fixed order.
@@ -140,15 +162,43 @@ pub enum Op {
     /// `stats = [‖g‖, clip]` with ‖g‖ = √Σ partials and
     /// clip = min(1, max_norm / (‖g‖ + 1e-6)) (PyTorch's `clip_grad_norm_`),
     /// or 1 when `max_norm` is `None`.
-    GradNormFinish { stats: View, partials: View, max_norm: Option<f32> },
+    GradNormFinish {
+        stats: View,
+        partials: View,
+        max_norm: Option<f32>,
+    },
     /// SGD with momentum on clipped gradients `g = clip · grads`:
     /// `velocity = momentum · velocity + g; params -= lr · velocity`.
     /// Skipped (nothing written) when ‖g‖ is not finite. `hyper = [lr, ..]`.
-    SgdMomentum { params: View, velocity: View, grads: View, stats: View, hyper: View, momentum: f32 },
+    SgdMomentum {
+        params: View,
+        velocity: View,
+        grads: View,
+        stats: View,
+        hyper: View,
+        momentum: f32,
+    },
     /// Adagrad: `sum_sq += g²; params -= lr · g / (√sum_sq + eps)`; skipped like SGD.
-    Adagrad { params: View, sum_sq: View, grads: View, stats: View, hyper: View, eps: f32 },
+    Adagrad {
+        params: View,
+        sum_sq: View,
+        grads: View,
+        stats: View,
+        hyper: View,
+        eps: f32,
+    },
     /// Adam with `hyper = [lr, 1-β₁ᵗ, 1-β₂ᵗ, _]`; skipped like SGD.
-    Adam { params: View, m: View, v: View, grads: View, stats: View, hyper: View, beta1: f32, beta2: f32, eps: f32 },
+    Adam {
+        params: View,
+        m: View,
+        v: View,
+        grads: View,
+        stats: View,
+        hyper: View,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+    },
 }
 
 impl Op {
@@ -186,25 +236,54 @@ impl Op {
                 reads.extend(mm.bias.map(|b| (b, F)));
                 (vec![mm.c], reads)
             }
-            Op::EmbedForward { out, weight, bias, tokens, .. } => (vec![out], vec![(weight, F), (bias, F), (tokens, I)]),
-            Op::EmbedBackward { dweight, dout, tokens, .. } => (vec![dweight], vec![(dout, F), (tokens, I)]),
+            Op::EmbedForward {
+                out,
+                weight,
+                bias,
+                tokens,
+                ..
+            } => (vec![out], vec![(weight, F), (bias, F), (tokens, I)]),
+            Op::EmbedBackward {
+                dweight, dout, tokens, ..
+            } => (vec![dweight], vec![(dout, F), (tokens, I)]),
             Op::RnnCellForward { h, pre, .. } => (vec![h], vec![(pre, F)]),
             Op::RnnCellBackward { dpre, h, .. } => (vec![dpre], vec![(h, F)]),
-            Op::SoftmaxXent { logits, losses, targets, .. } => (vec![logits, losses], vec![(targets, I)]),
+            Op::SoftmaxXent {
+                logits,
+                losses,
+                targets,
+                ..
+            } => (vec![logits, losses], vec![(targets, I)]),
             Op::LogSoftmax { logits, .. } => (vec![logits], vec![]),
             Op::LossSum { out, losses, .. } => (vec![out], vec![(losses, F)]),
             Op::ColumnSum { out, x, .. } => (vec![out], vec![(x, F)]),
             Op::GradNormPartial { partials, grads } => (vec![partials], vec![(grads, F)]),
             Op::GradNormFinish { stats, partials, .. } => (vec![stats], vec![(partials, F)]),
-            Op::SgdMomentum { params, velocity, grads, stats, hyper, .. } => {
-                (vec![params, velocity], vec![(grads, F), (stats, F), (hyper, F)])
-            }
-            Op::Adagrad { params, sum_sq, grads, stats, hyper, .. } => {
-                (vec![params, sum_sq], vec![(grads, F), (stats, F), (hyper, F)])
-            }
-            Op::Adam { params, m, v, grads, stats, hyper, .. } => {
-                (vec![params, m, v], vec![(grads, F), (stats, F), (hyper, F)])
-            }
+            Op::SgdMomentum {
+                params,
+                velocity,
+                grads,
+                stats,
+                hyper,
+                ..
+            } => (vec![params, velocity], vec![(grads, F), (stats, F), (hyper, F)]),
+            Op::Adagrad {
+                params,
+                sum_sq,
+                grads,
+                stats,
+                hyper,
+                ..
+            } => (vec![params, sum_sq], vec![(grads, F), (stats, F), (hyper, F)]),
+            Op::Adam {
+                params,
+                m,
+                v,
+                grads,
+                stats,
+                hyper,
+                ..
+            } => (vec![params, m, v], vec![(grads, F), (stats, F), (hyper, F)]),
         }
     }
 
@@ -215,14 +294,22 @@ impl Op {
             if v.len == len && len > 0 {
                 Ok(())
             } else {
-                Err(Error::shape(format!("{} {what}", self.kernel_name()), format!("{len} elements (> 0)"), v.len))
+                Err(Error::shape(
+                    format!("{} {what}", self.kernel_name()),
+                    format!("{len} elements (> 0)"),
+                    v.len,
+                ))
             }
         };
         let divides = |what: &str, v: View, width: usize| -> Result<()> {
-            if width > 0 && v.len % width == 0 && v.len > 0 {
+            if width > 0 && v.len.is_multiple_of(width) && v.len > 0 {
                 Ok(())
             } else {
-                Err(Error::shape(format!("{} {what}", self.kernel_name()), format!("a positive multiple of {width}"), v.len))
+                Err(Error::shape(
+                    format!("{} {what}", self.kernel_name()),
+                    format!("a positive multiple of {width}"),
+                    v.len,
+                ))
             }
         };
         match *self {
@@ -234,17 +321,34 @@ impl Op {
                 want("b", mm.b, mm.k * mm.n)?;
                 mm.bias.map_or(Ok(()), |b| want("bias", b, mm.n))
             }
-            Op::EmbedForward { out, weight, bias, tokens, vocab } => {
+            Op::EmbedForward {
+                out,
+                weight,
+                bias,
+                tokens,
+                vocab,
+            } => {
                 want("weight", weight, bias.len * vocab)?;
                 want("out", out, tokens.len * bias.len)
             }
-            Op::EmbedBackward { dweight, dout, tokens, vocab } => {
+            Op::EmbedBackward {
+                dweight,
+                dout,
+                tokens,
+                vocab,
+            } => {
                 divides("dweight", dweight, vocab)?;
                 want("dout", dout, tokens.len * (dweight.len / vocab))
             }
             Op::RnnCellForward { h, pre, .. } => want("pre", pre, h.len),
             Op::RnnCellBackward { dpre, h, .. } => want("h", h, dpre.len),
-            Op::SoftmaxXent { logits, losses, targets, classes, .. } => {
+            Op::SoftmaxXent {
+                logits,
+                losses,
+                targets,
+                classes,
+                ..
+            } => {
                 want("losses", losses, targets.len)?;
                 want("logits", logits, targets.len * classes)
             }
@@ -262,14 +366,36 @@ impl Op {
                 want("stats", stats, 2)?;
                 want("partials", partials, partials.len.max(1))
             }
-            Op::SgdMomentum { params, velocity, grads, stats, hyper, .. }
-            | Op::Adagrad { params, sum_sq: velocity, grads, stats, hyper, .. } => {
+            Op::SgdMomentum {
+                params,
+                velocity,
+                grads,
+                stats,
+                hyper,
+                ..
+            }
+            | Op::Adagrad {
+                params,
+                sum_sq: velocity,
+                grads,
+                stats,
+                hyper,
+                ..
+            } => {
                 want("state", velocity, params.len)?;
                 want("grads", grads, params.len)?;
                 want("stats", stats, 2)?;
                 want("hyper", hyper, 4)
             }
-            Op::Adam { params, m, v, grads, stats, hyper, .. } => {
+            Op::Adam {
+                params,
+                m,
+                v,
+                grads,
+                stats,
+                hyper,
+                ..
+            } => {
                 want("m", m, params.len)?;
                 want("v", v, params.len)?;
                 want("grads", grads, params.len)?;
@@ -301,7 +427,11 @@ pub struct Plan {
 impl Plan {
     /// Adds a buffer and returns a view of all of it.
     pub fn buffer(&mut self, name: impl Into<String>, len: usize, elem: Elem) -> View {
-        self.buffers.push(BufferSpec { name: name.into(), len, elem });
+        self.buffers.push(BufferSpec {
+            name: name.into(),
+            len,
+            elem,
+        });
         View::whole(BufId(self.buffers.len() - 1), len)
     }
 
@@ -350,9 +480,15 @@ impl Plan {
             };
             for (i, w) in writes.iter().enumerate() {
                 inside(w, Elem::Float)?;
-                let clash = writes[i + 1..].iter().chain(reads.iter().map(|(r, _)| r)).any(|o| w.overlaps(o));
+                let clash = writes[i + 1..]
+                    .iter()
+                    .chain(reads.iter().map(|(r, _)| r))
+                    .any(|o| w.overlaps(o));
                 if clash {
-                    return Err(Error::Internal(format!("{}: written view {w:?} overlaps another view", op.kernel_name())));
+                    return Err(Error::Internal(format!(
+                        "{}: written view {w:?} overlaps another view",
+                        op.kernel_name()
+                    )));
                 }
             }
             for (r, elem) in &reads {

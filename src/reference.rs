@@ -25,10 +25,17 @@ pub fn loss_and_gradients<F: Scalar>(
         return Err(Error::shape("parameter count", layout.total(), params.len()));
     }
     block.check(block.steps, block.batch, config.vocab(), config.classes())?;
-    let mode = Mode::Train { optimizer: Optimizer::sgd(0.0, 0.0), clip_norm: None };
+    let mode = Mode::Train {
+        optimizer: Optimizer::sgd(0.0, 0.0),
+        clip_norm: None,
+    };
     let graph = bptt::build(config, &layout, block.batch, block.steps, mode);
     let plan = &graph.plan;
-    let mut floats: Vec<Vec<F>> = plan.buffers.iter().map(|b| vec![F::zero(); if b.elem == Elem::Float { b.len } else { 0 }]).collect();
+    let mut floats: Vec<Vec<F>> = plan
+        .buffers
+        .iter()
+        .map(|b| vec![F::zero(); if b.elem == Elem::Float { b.len } else { 0 }])
+        .collect();
     floats[graph.params.buf.0].copy_from_slice(params);
     if let Some(state) = state {
         let slot = &mut floats[graph.state_h.buf.0];
@@ -41,7 +48,13 @@ pub fn loss_and_gradients<F: Scalar>(
     let mut slots: Vec<Slot<'_, F>> = Vec::with_capacity(floats.len());
     for (i, f) in floats.iter_mut().enumerate() {
         if plan.buffers[i].elem == Elem::Id {
-            let ids = if i == graph.tokens.buf.0 { &block.inputs } else if i == targets.buf.0 { &block.targets } else { return Err(Error::Internal("unknown id buffer".into())) };
+            let ids = if i == graph.tokens.buf.0 {
+                &block.inputs
+            } else if i == targets.buf.0 {
+                &block.targets
+            } else {
+                return Err(Error::Internal("unknown id buffer".into()));
+            };
             slots.push(Slot::Id(ids));
         } else {
             slots.push(Slot::Float(f));

@@ -41,11 +41,21 @@ impl Trainer {
     /// Builds the block plan for `config` and compiles it for the model's device.
     pub fn new(model: Model, config: TrainConfig) -> Result<Trainer> {
         config.validate()?;
-        let mode = Mode::Train { optimizer: config.optimizer, clip_norm: config.clip_norm };
+        let mode = Mode::Train {
+            optimizer: config.optimizer,
+            clip_norm: config.clip_norm,
+        };
         let graph = bptt::build(model.config(), model.layout(), config.batch, config.bptt, mode);
         let bound = vec![(graph.params.buf, model.storage().clone())];
         let program = Program::new(model.device(), graph.plan.clone(), bound, graph.stats)?;
-        Ok(Trainer { model, config, graph, program, steps: 0, last: None })
+        Ok(Trainer {
+            model,
+            config,
+            graph,
+            program,
+            steps: 0,
+            last: None,
+        })
     }
 
     /// One training block: forward, backward, clip, optimizer, all in one
@@ -73,12 +83,15 @@ impl Trainer {
         let c = self.model.config();
         block.check(self.config.bptt, self.config.batch, c.vocab(), c.classes())?;
         self.program.write_ids(self.graph.tokens, &block.inputs)?;
-        self.program.write_ids(self.graph.targets.expect("training plan"), &block.targets)
+        self.program
+            .write_ids(self.graph.targets.expect("training plan"), &block.targets)
     }
 
     /// Loss and gradient norm of the last block (one small readback).
     pub fn stats(&mut self) -> Result<StepStats> {
-        let sections = self.last.ok_or_else(|| Error::invalid("stats request", "before any block", "run a block first"))?;
+        let sections = self
+            .last
+            .ok_or_else(|| Error::invalid("stats request", "before any block", "run a block first"))?;
         let s = self.program.readout()?;
         let (loss, grad_norm) = (s[0], s[1]);
         let updated = sections.contains(&Section::Update);
@@ -86,7 +99,11 @@ impl Trainer {
         if skipped {
             log::warn!("non-finite loss {loss} or gradient norm {grad_norm}: update skipped");
         }
-        Ok(StepStats { loss, grad_norm, skipped })
+        Ok(StepStats {
+            loss,
+            grad_norm,
+            skipped,
+        })
     }
 
     /// The gradients of the last block, flat in layout order (before clipping).
@@ -102,14 +119,18 @@ impl Trainer {
     /// Sets the carried hidden state `[layers, batch, hidden]`.
     pub fn set_hidden_state(&mut self, state: &[f32]) -> Result<()> {
         if let Some(i) = state.iter().position(|x| !x.is_finite()) {
-            return Err(Error::NonFinite { what: format!("hidden state element {i}"), got: state[i] });
+            return Err(Error::NonFinite {
+                what: format!("hidden state element {i}"),
+                got: state[i],
+            });
         }
         self.program.write(self.graph.state_h, state)
     }
 
     /// Zeroes the hidden state of every stream and layer.
     pub fn reset_state(&mut self) -> Result<()> {
-        self.program.write(self.graph.state_h, &vec![0.0; self.graph.state_h.len])
+        self.program
+            .write(self.graph.state_h, &vec![0.0; self.graph.state_h.len])
     }
 
     /// Zeroes the hidden state of one stream (every layer), e.g. at a document boundary.
@@ -120,7 +141,8 @@ impl Trainer {
         }
         let zeros = vec![0.0; h];
         for l in 0..self.model.config().layers {
-            self.program.write(self.graph.state_h.sub((l * b + stream) * h, h), &zeros)?;
+            self.program
+                .write(self.graph.state_h.sub((l * b + stream) * h, h), &zeros)?;
         }
         Ok(())
     }
@@ -181,17 +203,26 @@ impl Evaluator {
         let bound = vec![(graph.params.buf, model.storage().clone())];
         let program = Program::new(model.device(), graph.plan.clone(), bound, graph.stats)?;
         let (vocab, classes) = (model.config().vocab(), model.config().classes());
-        Ok(Evaluator { graph, program, batch, steps, vocab, classes })
+        Ok(Evaluator {
+            graph,
+            program,
+            batch,
+            steps,
+            vocab,
+            classes,
+        })
     }
 
     /// Mean loss over `blocks`, starting from a zero state carried across them.
     pub fn evaluate<'a>(&mut self, blocks: impl IntoIterator<Item = &'a Block>) -> Result<f32> {
-        self.program.write(self.graph.state_h, &vec![0.0; self.graph.state_h.len])?;
+        self.program
+            .write(self.graph.state_h, &vec![0.0; self.graph.state_h.len])?;
         let (mut total, mut count) = (0.0f64, 0usize);
         for block in blocks {
             block.check(self.steps, self.batch, self.vocab, self.classes)?;
             self.program.write_ids(self.graph.tokens, &block.inputs)?;
-            self.program.write_ids(self.graph.targets.expect("eval plan"), &block.targets)?;
+            self.program
+                .write_ids(self.graph.targets.expect("eval plan"), &block.targets)?;
             self.program.run(&[Section::Forward])?;
             total += self.program.readout()?[0] as f64;
             count += 1;

@@ -31,7 +31,10 @@ pub fn matmul<F: Scalar>(
     b_trans: bool,
     accumulate: bool,
 ) {
-    assert!(c.len() == m * n && a.len() == m * k && b.len() == k * n, "matmul: slice lengths do not match m, n, k");
+    assert!(
+        c.len() == m * n && a.len() == m * k && b.len() == k * n,
+        "matmul: slice lengths do not match m, n, k"
+    );
     // (row stride, column stride) of op(a) [m,k] and op(b) [k,n] in their storage.
     let (a_rs, a_cs) = if a_trans { (1, m as isize) } else { (k as isize, 1) };
     let (b_rs, b_cs) = if b_trans { (1, k as isize) } else { (n as isize, 1) };
@@ -196,7 +199,14 @@ fn clip_scale<F: Scalar>(stats: &[F]) -> Option<F> {
 }
 
 /// SGD with momentum: `velocity = momentum · velocity + g; params -= lr · velocity`.
-pub fn sgd_momentum<F: Scalar>(params: &mut [F], velocity: &mut [F], grads: &[F], stats: &[F], hyper: &[F], momentum: F) {
+pub fn sgd_momentum<F: Scalar>(
+    params: &mut [F],
+    velocity: &mut [F],
+    grads: &[F],
+    stats: &[F],
+    hyper: &[F],
+    momentum: F,
+) {
     let Some(clip) = clip_scale(stats) else { return };
     let lr = hyper[0];
     for ((p, v), &g) in params.iter_mut().zip(velocity.iter_mut()).zip(grads) {

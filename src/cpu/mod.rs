@@ -110,7 +110,11 @@ pub fn execute<F: Scalar>(plan: &Plan, sections: &[Section], slots: &mut [Slot<'
             Slot::Id(s) => (s.len(), false),
         };
         if len != spec.len || is_float != (spec.elem == crate::plan::Elem::Float) {
-            return Err(Error::shape(format!("storage of buffer {:?}", spec.name), spec.len, len));
+            return Err(Error::shape(
+                format!("storage of buffer {:?}", spec.name),
+                spec.len,
+                len,
+            ));
         }
     }
     // SAFETY: validated just above.
@@ -123,7 +127,11 @@ pub fn execute<F: Scalar>(plan: &Plan, sections: &[Section], slots: &mut [Slot<'
 /// # Safety
 /// `plan` passed [`Plan::validate`] and `slots` match `plan.buffers` in
 /// length and element type.
-pub(crate) unsafe fn execute_validated<F: Scalar>(plan: &Plan, sections: &[Section], slots: &mut [Slot<'_, F>]) -> usize {
+pub(crate) unsafe fn execute_validated<F: Scalar>(
+    plan: &Plan,
+    sections: &[Section],
+    slots: &mut [Slot<'_, F>],
+) -> usize {
     let mem = Memory::new(slots);
     let mut count = 0;
     for op in plan.ops(sections) {
@@ -154,15 +162,29 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
                 mm.b_trans,
                 mm.accumulate,
             ),
-            Op::EmbedForward { out, weight, bias, tokens, vocab } => {
-                k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab)
-            }
-            Op::EmbedBackward { dweight, dout, tokens, vocab } => {
-                k::embed_backward(mem.w(dweight), mem.r(dout), mem.ids(tokens), vocab)
-            }
+            Op::EmbedForward {
+                out,
+                weight,
+                bias,
+                tokens,
+                vocab,
+            } => k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab),
+            Op::EmbedBackward {
+                dweight,
+                dout,
+                tokens,
+                vocab,
+            } => k::embed_backward(mem.w(dweight), mem.r(dout), mem.ids(tokens), vocab),
             Op::RnnCellForward { h, pre, activation } => k::rnn_cell_forward(mem.w(h), mem.r(pre), activation),
             Op::RnnCellBackward { dpre, h, activation } => k::rnn_cell_backward(mem.w(dpre), mem.r(h), activation),
-            Op::SoftmaxXent { logits, losses, targets, classes, grad_scale, write_grad } => k::softmax_xent(
+            Op::SoftmaxXent {
+                logits,
+                losses,
+                targets,
+                classes,
+                grad_scale,
+                write_grad,
+            } => k::softmax_xent(
                 mem.w(logits),
                 mem.w(losses),
                 mem.ids(targets),
@@ -174,10 +196,19 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
             Op::LossSum { out, losses, scale } => k::loss_sum(mem.w(out), mem.r(losses), f(scale)),
             Op::ColumnSum { out, x, cols } => k::column_sum(mem.w(out), mem.r(x), cols),
             Op::GradNormPartial { partials, grads } => k::grad_norm_partial(mem.w(partials), mem.r(grads)),
-            Op::GradNormFinish { stats, partials, max_norm } => {
-                k::grad_norm_finish(mem.w(stats), mem.r(partials), max_norm.map(f))
-            }
-            Op::SgdMomentum { params, velocity, grads, stats, hyper, momentum } => k::sgd_momentum(
+            Op::GradNormFinish {
+                stats,
+                partials,
+                max_norm,
+            } => k::grad_norm_finish(mem.w(stats), mem.r(partials), max_norm.map(f)),
+            Op::SgdMomentum {
+                params,
+                velocity,
+                grads,
+                stats,
+                hyper,
+                momentum,
+            } => k::sgd_momentum(
                 mem.w(params),
                 mem.w(velocity),
                 mem.r(grads),
@@ -185,10 +216,32 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
                 mem.r(hyper),
                 f(momentum),
             ),
-            Op::Adagrad { params, sum_sq, grads, stats, hyper, eps } => {
-                k::adagrad(mem.w(params), mem.w(sum_sq), mem.r(grads), mem.r(stats), mem.r(hyper), f(eps))
-            }
-            Op::Adam { params, m, v, grads, stats, hyper, beta1, beta2, eps } => k::adam(
+            Op::Adagrad {
+                params,
+                sum_sq,
+                grads,
+                stats,
+                hyper,
+                eps,
+            } => k::adagrad(
+                mem.w(params),
+                mem.w(sum_sq),
+                mem.r(grads),
+                mem.r(stats),
+                mem.r(hyper),
+                f(eps),
+            ),
+            Op::Adam {
+                params,
+                m,
+                v,
+                grads,
+                stats,
+                hyper,
+                beta1,
+                beta2,
+                eps,
+            } => k::adam(
                 mem.w(params),
                 mem.w(m),
                 mem.w(v),

@@ -9,7 +9,9 @@
 //! read-write uses of one buffer). Each kernel finds its view inside the
 //! buffer through an element offset in its uniform.
 
-use bytemuck::{Pod, Zeroable};
+use bytemuck::Pod;
+
+use crate::gpu::uniforms::*;
 
 use crate::plan::{Activation, Elem, Matmul, NORM_CHUNK, Op, View};
 
@@ -139,7 +141,8 @@ pub(crate) static ADAM: Kernel = Kernel {
     storage: &[F, F, F, F, F, F],
 };
 
-/// Every kernel, e.g. to build all pipelines up front.
+/// Every kernel (the tests walk them all).
+#[cfg(test)]
 pub(crate) static KERNELS: [&Kernel; 16] = [
     &FILL,
     &COPY,
@@ -159,220 +162,6 @@ pub(crate) static KERNELS: [&Kernel; 16] = [
     &ADAM,
 ];
 
-/// WGSL `FillParams` (util.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct FillParams {
-    dst_off: u32,
-    len: u32,
-    value: f32,
-    _pad: u32,
-}
-const _: () = assert!(std::mem::size_of::<FillParams>() == 16);
-
-/// WGSL `CopyParams` (util.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CopyParams {
-    dst_off: u32,
-    src_off: u32,
-    len: u32,
-    _pad: u32,
-}
-const _: () = assert!(std::mem::size_of::<CopyParams>() == 16);
-
-/// WGSL `MatmulParams` (matmul.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    accumulate: u32,
-    c_off: u32,
-    a_off: u32,
-    b_off: u32,
-    bias_off: u32,
-    a_row_stride: u32,
-    a_col_stride: u32,
-    b_row_stride: u32,
-    b_col_stride: u32,
-    has_bias: u32,
-    _pad: [u32; 3],
-}
-const _: () = assert!(std::mem::size_of::<MatmulParams>() == 64);
-
-/// WGSL `EmbedForwardParams` (embed.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct EmbedForwardParams {
-    out_off: u32,
-    weight_off: u32,
-    bias_off: u32,
-    tokens_off: u32,
-    rows: u32,
-    width: u32,
-    vocab: u32,
-    _pad: u32,
-}
-const _: () = assert!(std::mem::size_of::<EmbedForwardParams>() == 32);
-
-/// WGSL `EmbedBackwardParams` (embed.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct EmbedBackwardParams {
-    dweight_off: u32,
-    dout_off: u32,
-    tokens_off: u32,
-    rows: u32,
-    width: u32,
-    vocab: u32,
-    _pad: [u32; 2],
-}
-const _: () = assert!(std::mem::size_of::<EmbedBackwardParams>() == 32);
-
-/// WGSL `RnnCellForwardParams` (rnn_cell.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct RnnCellForwardParams {
-    h_off: u32,
-    pre_off: u32,
-    len: u32,
-    activation: u32,
-}
-const _: () = assert!(std::mem::size_of::<RnnCellForwardParams>() == 16);
-
-/// WGSL `RnnCellBackwardParams` (rnn_cell.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct RnnCellBackwardParams {
-    dpre_off: u32,
-    h_off: u32,
-    len: u32,
-    activation: u32,
-}
-const _: () = assert!(std::mem::size_of::<RnnCellBackwardParams>() == 16);
-
-/// WGSL `SoftmaxXentParams` (softmax.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct SoftmaxXentParams {
-    logits_off: u32,
-    losses_off: u32,
-    targets_off: u32,
-    rows: u32,
-    classes: u32,
-    grad_scale: f32,
-    write_grad: u32,
-    _pad: u32,
-}
-const _: () = assert!(std::mem::size_of::<SoftmaxXentParams>() == 32);
-
-/// WGSL `LogSoftmaxParams` (softmax.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct LogSoftmaxParams {
-    logits_off: u32,
-    rows: u32,
-    classes: u32,
-    _pad: u32,
-}
-const _: () = assert!(std::mem::size_of::<LogSoftmaxParams>() == 16);
-
-/// WGSL `LossSumParams` (reduce.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct LossSumParams {
-    out_off: u32,
-    losses_off: u32,
-    len: u32,
-    scale: f32,
-}
-const _: () = assert!(std::mem::size_of::<LossSumParams>() == 16);
-
-/// WGSL `ColumnSumParams` (reduce.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ColumnSumParams {
-    out_off: u32,
-    x_off: u32,
-    rows: u32,
-    cols: u32,
-}
-const _: () = assert!(std::mem::size_of::<ColumnSumParams>() == 16);
-
-/// WGSL `GradNormPartialParams` (reduce.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct GradNormPartialParams {
-    partials_off: u32,
-    grads_off: u32,
-    len: u32,
-    chunks: u32,
-}
-const _: () = assert!(std::mem::size_of::<GradNormPartialParams>() == 16);
-
-/// WGSL `GradNormFinishParams` (reduce.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct GradNormFinishParams {
-    stats_off: u32,
-    partials_off: u32,
-    len: u32,
-    clip: u32,
-    max_norm: f32,
-    _pad: [u32; 3],
-}
-const _: () = assert!(std::mem::size_of::<GradNormFinishParams>() == 32);
-
-/// WGSL `SgdMomentumParams` (optim.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct SgdMomentumParams {
-    params_off: u32,
-    velocity_off: u32,
-    grads_off: u32,
-    stats_off: u32,
-    hyper_off: u32,
-    len: u32,
-    momentum: f32,
-    _pad: u32,
-}
-const _: () = assert!(std::mem::size_of::<SgdMomentumParams>() == 32);
-
-/// WGSL `AdagradParams` (optim.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct AdagradParams {
-    params_off: u32,
-    sum_sq_off: u32,
-    grads_off: u32,
-    stats_off: u32,
-    hyper_off: u32,
-    len: u32,
-    eps: f32,
-    _pad: u32,
-}
-const _: () = assert!(std::mem::size_of::<AdagradParams>() == 32);
-
-/// WGSL `AdamParams` (optim.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct AdamParams {
-    params_off: u32,
-    m_off: u32,
-    v_off: u32,
-    grads_off: u32,
-    stats_off: u32,
-    hyper_off: u32,
-    len: u32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    _pad: [u32; 2],
-}
-const _: () = assert!(std::mem::size_of::<AdamParams>() == 48);
-
 /// Ceiling division for grid sizes.
 pub(crate) fn div_ceil(n: usize, d: usize) -> usize {
     n.div_ceil(d)
@@ -390,10 +179,7 @@ fn u32_of(x: usize) -> u32 {
 fn grid_1d(workgroups: usize) -> [u32; 3] {
     let workgroups = workgroups.max(1);
     let y = div_ceil(workgroups, MAX_GRID);
-    assert!(
-        y <= MAX_GRID,
-        "1D grid of {workgroups} workgroups is too large"
-    );
+    assert!(y <= MAX_GRID, "1D grid of {workgroups} workgroups is too large");
     [u32_of(div_ceil(workgroups, y)), u32_of(y), 1]
 }
 
@@ -409,12 +195,7 @@ fn activation_code(activation: Activation) -> u32 {
     }
 }
 
-fn dispatch<P: Pod>(
-    kernel: &'static Kernel,
-    views: Vec<View>,
-    params: P,
-    workgroups: [u32; 3],
-) -> Dispatch {
+fn dispatch<P: Pod>(kernel: &'static Kernel, views: Vec<View>, params: P, workgroups: [u32; 3]) -> Dispatch {
     Dispatch {
         kernel,
         views,
@@ -454,11 +235,7 @@ fn lower_matmul(mm: &Matmul) -> Dispatch {
     // Row tiles beyond 65535 fold into z (row tile = z * num_workgroups.y + y).
     let row_tiles = div_ceil(mm.m, MATMUL_TILE).max(1);
     let y = row_tiles.min(MAX_GRID);
-    let grid = [
-        u32_of(col_tiles.max(1)),
-        u32_of(y),
-        u32_of(div_ceil(row_tiles, y)),
-    ];
+    let grid = [u32_of(col_tiles.max(1)), u32_of(y), u32_of(div_ceil(row_tiles, y))];
     dispatch(&MATMUL_KERNEL, vec![mm.c, mm.a, mm.b, bias], params, grid)
 }
 
@@ -539,30 +316,16 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
                 len: u32_of(h.len),
                 activation: activation_code(activation),
             };
-            dispatch(
-                &RNN_CELL_FORWARD,
-                vec![h, pre],
-                params,
-                grid_per_item(h.len),
-            )
+            dispatch(&RNN_CELL_FORWARD, vec![h, pre], params, grid_per_item(h.len))
         }
-        Op::RnnCellBackward {
-            dpre,
-            h,
-            activation,
-        } => {
+        Op::RnnCellBackward { dpre, h, activation } => {
             let params = RnnCellBackwardParams {
                 dpre_off: off(dpre),
                 h_off: off(h),
                 len: u32_of(dpre.len),
                 activation: activation_code(activation),
             };
-            dispatch(
-                &RNN_CELL_BACKWARD,
-                vec![dpre, h],
-                params,
-                grid_per_item(dpre.len),
-            )
+            dispatch(&RNN_CELL_BACKWARD, vec![dpre, h], params, grid_per_item(dpre.len))
         }
         Op::SoftmaxXent {
             logits,
@@ -625,12 +388,7 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
                 len: u32_of(grads.len),
                 chunks: u32_of(chunks),
             };
-            dispatch(
-                &GRAD_NORM_PARTIAL,
-                vec![partials, grads],
-                params,
-                grid_1d(chunks),
-            )
+            dispatch(&GRAD_NORM_PARTIAL, vec![partials, grads], params, grid_1d(chunks))
         }
         Op::GradNormFinish {
             stats,
@@ -720,294 +478,5 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::BufId;
-    use wgpu::naga::{self, valid::Capabilities, valid::ValidationFlags, valid::Validator};
-
-    /// What one entry point binds, as naga sees it.
-    struct Interface {
-        /// Size in bytes of the uniform struct at binding 0.
-        uniform_size: u32,
-        /// (binding, element type) of each storage buffer it uses, by binding.
-        storage: Vec<(u32, Elem)>,
-    }
-
-    /// Parses and validates `PRELUDE + kernel.source`, then reads the resources
-    /// the kernel's entry point uses.
-    fn interface(kernel: &Kernel) -> Interface {
-        let source = format!("{PRELUDE}\n{}", kernel.source);
-        let module = naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| {
-            panic!(
-                "{}: parse error\n{}",
-                kernel.name,
-                e.emit_to_string(&source)
-            )
-        });
-        let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
-            .validate(&module)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{}: validation error\n{}",
-                    kernel.name,
-                    e.emit_to_string(&source)
-                )
-            });
-        let entry = module
-            .entry_points
-            .iter()
-            .position(|e| e.name == kernel.name)
-            .unwrap_or_else(|| panic!("{}: no entry point of that name", kernel.name));
-        let uses = info.get_entry_point(entry);
-        let mut uniform_size = None;
-        let mut storage = Vec::new();
-        for (handle, var) in module.global_variables.iter() {
-            if uses[handle].is_empty() {
-                continue;
-            }
-            let binding = || {
-                let b = var.binding.as_ref().expect("resource without a binding");
-                assert_eq!(b.group, 0, "{}: resource outside group 0", kernel.name);
-                b.binding
-            };
-            match var.space {
-                naga::AddressSpace::Uniform => {
-                    assert_eq!(binding(), 0, "{}: uniform not at binding 0", kernel.name);
-                    assert!(uniform_size.is_none(), "{}: two uniforms", kernel.name);
-                    uniform_size = Some(module.types[var.ty].inner.size(module.to_ctx()));
-                }
-                naga::AddressSpace::Storage { access } => {
-                    assert!(
-                        access.contains(naga::StorageAccess::STORE),
-                        "{}: storage binding not read_write",
-                        kernel.name
-                    );
-                    let naga::TypeInner::Array { base, .. } = module.types[var.ty].inner else {
-                        panic!("{}: storage binding is not an array", kernel.name)
-                    };
-                    let elem = match module.types[base].inner {
-                        naga::TypeInner::Scalar(naga::Scalar::F32) => Elem::Float,
-                        naga::TypeInner::Scalar(naga::Scalar::U32) => Elem::Id,
-                        ref other => panic!("{}: storage of {other:?}", kernel.name),
-                    };
-                    storage.push((binding(), elem));
-                }
-                _ => {}
-            }
-        }
-        storage.sort_by_key(|&(binding, _)| binding);
-        let uniform_size =
-            uniform_size.unwrap_or_else(|| panic!("{}: uses no uniform", kernel.name));
-        Interface {
-            uniform_size,
-            storage,
-        }
-    }
-
-    #[test]
-    fn every_kernel_validates_and_binds_its_declared_storage() {
-        for kernel in KERNELS {
-            let found = interface(kernel).storage;
-            let want: Vec<(u32, Elem)> = (1..).zip(kernel.storage.iter().copied()).collect();
-            assert_eq!(
-                found, want,
-                "{}: storage bindings (binding, elem) in the WGSL vs Kernel::storage",
-                kernel.name
-            );
-        }
-    }
-
-    /// A view at an awkward offset, so offsets reach the uniform.
-    fn view(buf: usize, len: usize) -> View {
-        View {
-            buf: BufId(buf),
-            offset: 5 + buf,
-            len,
-        }
-    }
-
-    /// One op of every variant (and both matmul bias cases).
-    fn example_ops() -> Vec<Op> {
-        let (m, n, k) = (7, 65, 9);
-        let matmul = Matmul {
-            c: view(0, m * n),
-            a: view(1, k * m),
-            b: view(2, n * k),
-            bias: Some(view(3, n)),
-            m,
-            n,
-            k,
-            a_trans: true,
-            b_trans: true,
-            accumulate: true,
-        };
-        vec![
-            Op::Fill {
-                dst: view(0, 300),
-                value: 1.5,
-            },
-            Op::Copy {
-                dst: view(0, 300),
-                src: view(1, 300),
-            },
-            Op::Matmul(matmul),
-            Op::Matmul(Matmul {
-                bias: None,
-                a_trans: false,
-                b_trans: false,
-                accumulate: false,
-                ..matmul
-            }),
-            Op::EmbedForward {
-                out: view(0, 6 * 4),
-                weight: view(1, 4 * 11),
-                bias: view(2, 4),
-                tokens: view(3, 6),
-                vocab: 11,
-            },
-            Op::EmbedBackward {
-                dweight: view(0, 4 * 11),
-                dout: view(1, 6 * 4),
-                tokens: view(2, 6),
-                vocab: 11,
-            },
-            Op::RnnCellForward {
-                h: view(0, 33),
-                pre: view(1, 33),
-                activation: Activation::Tanh,
-            },
-            Op::RnnCellBackward {
-                dpre: view(0, 33),
-                h: view(1, 33),
-                activation: Activation::Relu,
-            },
-            Op::SoftmaxXent {
-                logits: view(0, 3 * 7),
-                losses: view(1, 3),
-                targets: view(2, 3),
-                classes: 7,
-                grad_scale: 0.25,
-                write_grad: true,
-            },
-            Op::LogSoftmax {
-                logits: view(0, 3 * 7),
-                classes: 7,
-            },
-            Op::LossSum {
-                out: view(0, 1),
-                losses: view(1, 300),
-                scale: 0.5,
-            },
-            Op::ColumnSum {
-                out: view(0, 7),
-                x: view(1, 3 * 7),
-                cols: 7,
-            },
-            Op::GradNormPartial {
-                partials: view(0, 3),
-                grads: view(1, 2 * NORM_CHUNK + 1),
-            },
-            Op::GradNormFinish {
-                stats: view(0, 2),
-                partials: view(1, 3),
-                max_norm: Some(5.0),
-            },
-            Op::GradNormFinish {
-                stats: view(0, 2),
-                partials: view(1, 3),
-                max_norm: None,
-            },
-            Op::SgdMomentum {
-                params: view(0, 300),
-                velocity: view(1, 300),
-                grads: view(2, 300),
-                stats: view(3, 2),
-                hyper: view(4, 4),
-                momentum: 0.9,
-            },
-            Op::Adagrad {
-                params: view(0, 300),
-                sum_sq: view(1, 300),
-                grads: view(2, 300),
-                stats: view(3, 2),
-                hyper: view(4, 4),
-                eps: 1e-10,
-            },
-            Op::Adam {
-                params: view(0, 300),
-                m: view(1, 300),
-                v: view(2, 300),
-                grads: view(3, 300),
-                stats: view(4, 2),
-                hyper: view(5, 4),
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-            },
-        ]
-    }
-
-    #[test]
-    fn lower_binds_the_op_views_and_the_kernel_uniform() {
-        let ops = example_ops();
-        for op in &ops {
-            op.check_shapes()
-                .unwrap_or_else(|e| panic!("example op {op:?} is malformed: {e}"));
-            let d = lower(op);
-            let name = op.kernel_name();
-            assert_eq!(d.kernel.name, name);
-            assert_eq!(
-                d.views.len(),
-                d.kernel.storage.len(),
-                "{name}: views vs storage bindings"
-            );
-            assert!(
-                d.uniform.len() <= 256 && d.uniform.len() % 16 == 0,
-                "{name}: uniform of {} bytes",
-                d.uniform.len()
-            );
-            assert_eq!(
-                d.uniform.len() as u32,
-                interface(d.kernel).uniform_size,
-                "{name}: Rust twin vs WGSL uniform size"
-            );
-            assert!(
-                d.workgroups.iter().all(|&w| (1..=65535).contains(&w)),
-                "{name}: grid {:?}",
-                d.workgroups
-            );
-            // Bound in the op's argument order: written views, then read views.
-            let (writes, reads) = op.views();
-            let mut args: Vec<View> = writes
-                .into_iter()
-                .chain(reads.into_iter().map(|(v, _)| v))
-                .collect();
-            if let Op::Matmul(Matmul { bias: None, a, .. }) = op {
-                args.push(*a);
-            }
-            assert_eq!(d.views, args, "{name}: bound views vs the op's arguments");
-        }
-        let mut lowered: Vec<&str> = ops.iter().map(|op| lower(op).kernel.name).collect();
-        let mut all: Vec<&str> = KERNELS.iter().map(|k| k.name).collect();
-        lowered.sort_unstable();
-        lowered.dedup();
-        all.sort_unstable();
-        assert_eq!(lowered, all, "every kernel is reached by some op");
-    }
-
-    #[test]
-    fn large_1d_grids_fold_into_two_dimensions() {
-        for workgroups in [1, 255, 65535, 65536, 200_001] {
-            let [x, y, z] = grid_1d(workgroups);
-            assert!(
-                x <= 65535 && y <= 65535 && z == 1,
-                "{workgroups}: {x} x {y}"
-            );
-            let covered = x as usize * y as usize;
-            assert!(
-                covered >= workgroups && covered - workgroups < y as usize,
-                "{workgroups}: {x} x {y}"
-            );
-        }
-    }
-}
+#[path = "kernel_tests.rs"]
+mod tests;

@@ -4,3 +4,4 @@
 pub(crate) mod context;
 pub(crate) mod kernels;
 pub(crate) mod program;
+mod uniforms;

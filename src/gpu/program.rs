@@ -84,7 +84,10 @@ impl GpuProgram {
                         let buffer = buffers
                             .get(v.buf.0)
                             .ok_or_else(|| Error::Internal(format!("{}: no buffer {}", d.kernel.name, v.buf.0)))?;
-                        entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: buffer.as_entire_binding() });
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: i as u32 + 1,
+                            resource: buffer.as_entire_binding(),
+                        });
                     }
                     let group = ctx.scoped(&format!("binding kernel {}", d.kernel.name), || {
                         ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -98,7 +101,13 @@ impl GpuProgram {
                     bind_groups.len() - 1
                 }
             };
-            dispatches.push(Dispatch { section, pipeline, bind_group, uniform_offset: offset as u32, workgroups: d.workgroups });
+            dispatches.push(Dispatch {
+                section,
+                pipeline,
+                bind_group,
+                uniform_offset: offset as u32,
+                workgroups: d.workgroups,
+            });
         }
         let bytes = (readout.len * 4) as u64;
         let staging = ctx.scoped("creating the readout buffer", || {
@@ -124,10 +133,15 @@ impl GpuProgram {
     pub(crate) fn run(&self, sections: &[Section]) -> Result<usize> {
         let ctx = &self.ctx;
         ctx.check()?;
-        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("block") });
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("block") });
         let mut count = 0;
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("block"), timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("block"),
+                timestamp_writes: None,
+            });
             let mut current: Option<*const Pipeline> = None;
             for d in self.dispatches.iter().filter(|d| sections.contains(&d.section)) {
                 if current != Some(Arc::as_ptr(&d.pipeline)) {
@@ -141,7 +155,13 @@ impl GpuProgram {
             }
         }
         let r = &self.readout;
-        encoder.copy_buffer_to_buffer(&self.buffers[r.view.buf.0], (r.view.offset * 4) as u64, &r.staging, 0, (r.view.len * 4) as u64);
+        encoder.copy_buffer_to_buffer(
+            &self.buffers[r.view.buf.0],
+            (r.view.offset * 4) as u64,
+            &r.staging,
+            0,
+            (r.view.len * 4) as u64,
+        );
         ctx.queue.submit([encoder.finish()]);
         ctx.check()?;
         Ok(count)
@@ -149,7 +169,9 @@ impl GpuProgram {
 
     /// The readout as of the last run (waits for it to finish).
     pub(crate) fn readout(&self) -> Result<Vec<f32>> {
-        let bytes = self.ctx.map_read(&self.readout.staging, (self.readout.view.len * 4) as u64)?;
+        let bytes = self
+            .ctx
+            .map_read(&self.readout.staging, (self.readout.view.len * 4) as u64)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

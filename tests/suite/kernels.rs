@@ -21,7 +21,11 @@ struct Case {
 
 impl Case {
     fn new() -> Self {
-        Case { plan: Plan::default(), init: Vec::new(), seed: 1 }
+        Case {
+            plan: Plan::default(),
+            init: Vec::new(),
+            seed: 1,
+        }
     }
 
     fn values(&mut self, name: &str, values: Vec<f32>) -> View {
@@ -75,7 +79,10 @@ fn gpu_fill_and_copy_match_cpu() {
     for n in SIZES {
         let dst = case.floats(&format!("fill n={n}"), n, 1.0);
         case.push(Op::Fill { dst, value: 0.25 });
-        let (dst, src) = (case.floats(&format!("copy dst n={n}"), n, 1.0), case.floats(&format!("copy src n={n}"), n, 1.0));
+        let (dst, src) = (
+            case.floats(&format!("copy dst n={n}"), n, 1.0),
+            case.floats(&format!("copy src n={n}"), n, 1.0),
+        );
         case.push(Op::Copy { dst, src });
     }
     case.check(BALANCED);
@@ -84,7 +91,9 @@ fn gpu_fill_and_copy_match_cpu() {
 #[test]
 fn gpu_matmul_matches_cpu_for_every_transpose_bias_and_accumulate() {
     // Sizes rotate through the awkward list so each of m, n, k meets each size.
-    let shapes: Vec<(usize, usize, usize)> = (0..SIZES.len()).map(|i| (SIZES[i], SIZES[(i + 1) % 8], SIZES[(i + 2) % 8])).collect();
+    let shapes: Vec<(usize, usize, usize)> = (0..SIZES.len())
+        .map(|i| (SIZES[i], SIZES[(i + 1) % 8], SIZES[(i + 2) % 8]))
+        .collect();
     let mut case = Case::new();
     for (m, n, k) in shapes {
         for flags in 0..16 {
@@ -94,7 +103,18 @@ fn gpu_matmul_matches_cpu_for_every_transpose_bias_and_accumulate() {
             let a = case.floats(&format!("{name} a"), m * k, 1.0);
             let b = case.floats(&format!("{name} b"), k * n, 1.0);
             let bias = bias.then(|| case.floats(&format!("{name} bias"), n, 1.0));
-            case.push(Op::Matmul(Matmul { c, a, b, bias, m, n, k, a_trans, b_trans, accumulate }));
+            case.push(Op::Matmul(Matmul {
+                c,
+                a,
+                b,
+                bias,
+                m,
+                n,
+                k,
+                a_trans,
+                b_trans,
+                accumulate,
+            }));
         }
     }
     // Sums of up to 129 products of values in [-1, 1]: rounding ~k·2⁻²⁴ ≈ 1e-5 absolute.
@@ -111,10 +131,21 @@ fn gpu_embedding_gather_and_scatter_add_match_cpu() {
         let out = case.floats(&format!("{name} out"), rows * g, 1.0);
         let weight = case.floats(&format!("{name} weight"), g * vocab, 1.0);
         let bias = case.floats(&format!("{name} bias"), g, 1.0);
-        case.push(Op::EmbedForward { out, weight, bias, tokens, vocab });
+        case.push(Op::EmbedForward {
+            out,
+            weight,
+            bias,
+            tokens,
+            vocab,
+        });
         let dweight = case.floats(&format!("{name} dweight"), g * vocab, 1.0);
         let dout = case.floats(&format!("{name} dout"), rows * g, 1.0);
-        case.push(Op::EmbedBackward { dweight, dout, tokens, vocab });
+        case.push(Op::EmbedBackward {
+            dweight,
+            dout,
+            tokens,
+            vocab,
+        });
     }
     case.check(BALANCED);
 }
@@ -126,9 +157,15 @@ fn gpu_rnn_cells_match_cpu_for_tanh_and_relu() {
         for activation in [Activation::Tanh, Activation::Relu] {
             let name = format!("rnn cell {activation:?} n={n}");
             // Pre-activations up to ±100 exercise tanh's clamp.
-            let (h, pre) = (case.floats(&format!("{name} h"), n, 1.0), case.floats(&format!("{name} pre"), n, 100.0));
+            let (h, pre) = (
+                case.floats(&format!("{name} h"), n, 1.0),
+                case.floats(&format!("{name} pre"), n, 100.0),
+            );
             case.push(Op::RnnCellForward { h, pre, activation });
-            let (dpre, h) = (case.floats(&format!("{name} dpre"), n, 1.0), case.floats(&format!("{name} h_in"), n, 1.0));
+            let (dpre, h) = (
+                case.floats(&format!("{name} dpre"), n, 1.0),
+                case.floats(&format!("{name} h_in"), n, 1.0),
+            );
             case.push(Op::RnnCellBackward { dpre, h, activation });
         }
     }
@@ -146,9 +183,20 @@ fn gpu_softmax_cross_entropy_and_log_softmax_match_cpu() {
             let logits = case.floats(&format!("{name} logits"), rows * classes, 30.0);
             let losses = case.floats(&format!("{name} losses"), rows, 1.0);
             let targets = case.ids(&format!("{name} targets"), rows, classes);
-            case.push(Op::SoftmaxXent { logits, losses, targets, classes, grad_scale: 1.0 / rows as f32, write_grad });
+            case.push(Op::SoftmaxXent {
+                logits,
+                losses,
+                targets,
+                classes,
+                grad_scale: 1.0 / rows as f32,
+                write_grad,
+            });
         }
-        let logits = case.floats(&format!("log_softmax rows={rows} classes={classes}"), rows * classes, 30.0);
+        let logits = case.floats(
+            &format!("log_softmax rows={rows} classes={classes}"),
+            rows * classes,
+            30.0,
+        );
         case.push(Op::LogSoftmax { logits, classes });
     }
     // logsumexp of values up to 30: absolute rounding ~30·2⁻²⁴ per term.
@@ -161,8 +209,16 @@ fn gpu_reductions_match_cpu() {
     for n in SIZES.into_iter().chain([255, 256, 257, 4095, 4096, 4097, 20000]) {
         let out = case.floats(&format!("loss_sum n={n} out"), 1, 1.0);
         let losses = case.floats(&format!("loss_sum n={n} losses"), n, 5.0);
-        case.push(Op::LossSum { out, losses, scale: 0.5 });
-        let partials = case.floats(&format!("grad_norm_partial n={n} partials"), n.div_ceil(rnn_wgpu::plan::NORM_CHUNK), 1.0);
+        case.push(Op::LossSum {
+            out,
+            losses,
+            scale: 0.5,
+        });
+        let partials = case.floats(
+            &format!("grad_norm_partial n={n} partials"),
+            n.div_ceil(rnn_wgpu::plan::NORM_CHUNK),
+            1.0,
+        );
         let grads = case.floats(&format!("grad_norm_partial n={n} grads"), n, 1.0);
         case.push(Op::GradNormPartial { partials, grads });
         for max_norm in [None, Some(0.5), Some(1e6)] {
@@ -170,7 +226,11 @@ fn gpu_reductions_match_cpu() {
             // Partial sums are sums of squares: non-negative.
             let squares = random_values(n, 1.0, n as u64).iter().map(|x| x * x).collect();
             let partials = case.values(&format!("grad_norm_finish n={n} max={max_norm:?} partials"), squares);
-            case.push(Op::GradNormFinish { stats, partials, max_norm });
+            case.push(Op::GradNormFinish {
+                stats,
+                partials,
+                max_norm,
+            });
         }
     }
     for (i, rows) in SIZES.into_iter().enumerate() {
@@ -187,21 +247,58 @@ fn gpu_reductions_match_cpu() {
 fn gpu_optimizers_match_cpu_and_skip_non_finite_norms() {
     let mut case = Case::new();
     for n in SIZES.into_iter().chain([4097]) {
-        for (label, stats) in [("finite", vec![3.0, 0.7]), ("nan", vec![f32::NAN, 0.7]), ("inf", vec![f32::INFINITY, 0.0])] {
+        for (label, stats) in [
+            ("finite", vec![3.0, 0.7]),
+            ("nan", vec![f32::NAN, 0.7]),
+            ("inf", vec![f32::INFINITY, 0.0]),
+        ] {
             let name = format!("n={n} norm={label}");
-            let hyper = case.values(&format!("hyper {name}"), vec![0.01, 1.0 - 0.9f32.powi(3), 1.0 - 0.999f32.powi(3), 0.0]);
+            let hyper = case.values(
+                &format!("hyper {name}"),
+                vec![0.01, 1.0 - 0.9f32.powi(3), 1.0 - 0.999f32.powi(3), 0.0],
+            );
             let stats_v = case.values(&format!("stats {name}"), stats.clone());
             let grads = case.floats(&format!("grads {name}"), n, 1.0);
             let params = case.floats(&format!("sgd params {name}"), n, 1.0);
             let velocity = case.floats(&format!("sgd velocity {name}"), n, 1.0);
-            case.push(Op::SgdMomentum { params, velocity, grads, stats: stats_v, hyper, momentum: 0.9 });
+            case.push(Op::SgdMomentum {
+                params,
+                velocity,
+                grads,
+                stats: stats_v,
+                hyper,
+                momentum: 0.9,
+            });
             let params = case.floats(&format!("adagrad params {name}"), n, 1.0);
-            let sum_sq = case.values(&format!("adagrad sum_sq {name}"), random_values(n, 1.0, n as u64).iter().map(|x| x * x).collect());
-            case.push(Op::Adagrad { params, sum_sq, grads, stats: stats_v, hyper, eps: 1e-10 });
+            let sum_sq = case.values(
+                &format!("adagrad sum_sq {name}"),
+                random_values(n, 1.0, n as u64).iter().map(|x| x * x).collect(),
+            );
+            case.push(Op::Adagrad {
+                params,
+                sum_sq,
+                grads,
+                stats: stats_v,
+                hyper,
+                eps: 1e-10,
+            });
             let params = case.floats(&format!("adam params {name}"), n, 1.0);
             let m = case.floats(&format!("adam m {name}"), n, 0.1);
-            let v = case.values(&format!("adam v {name}"), random_values(n, 0.1, n as u64 + 1).iter().map(|x| x * x).collect());
-            case.push(Op::Adam { params, m, v, grads, stats: stats_v, hyper, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+            let v = case.values(
+                &format!("adam v {name}"),
+                random_values(n, 0.1, n as u64 + 1).iter().map(|x| x * x).collect(),
+            );
+            case.push(Op::Adam {
+                params,
+                m,
+                v,
+                grads,
+                stats: stats_v,
+                hyper,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            });
         }
     }
     let after = case.check(BALANCED);
@@ -210,7 +307,11 @@ fn gpu_optimizers_match_cpu_and_skip_non_finite_norms() {
     for ((spec, init), after) in case.plan.buffers.iter().zip(&case.init).zip(&after) {
         if spec.name.contains("norm=nan") || spec.name.contains("norm=inf") {
             let BufferInit::Float(init) = init else { continue };
-            assert!(init.iter().zip(after).all(|(a, b)| a.to_bits() == b.to_bits()), "{} changed by a skipped update", spec.name);
+            assert!(
+                init.iter().zip(after).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{} changed by a skipped update",
+                spec.name
+            );
             skipped += 1;
         } else if spec.name.contains("params") {
             let BufferInit::Float(init) = init else { continue };

@@ -13,7 +13,16 @@ fn hello_toy_learns_to_near_zero_loss_on_both_backends() {
     for device in backends() {
         let config = ModelConfig::char_lm(Cell::RnnTanh, 1, 16, vocab.len());
         let model = Model::new(&device, &config, 1).unwrap();
-        let mut t = Trainer::new(model, TrainConfig { batch: 1, bptt: 4, optimizer: Optimizer::adam(0.05), clip_norm: Some(5.0) }).unwrap();
+        let mut t = Trainer::new(
+            model,
+            TrainConfig {
+                batch: 1,
+                bptt: 4,
+                optimizer: Optimizer::adam(0.05),
+                clip_norm: Some(5.0),
+            },
+        )
+        .unwrap();
         t.step(&block).unwrap();
         let first = t.stats().unwrap().loss;
         for _ in 0..200 {
@@ -21,9 +30,17 @@ fn hello_toy_learns_to_near_zero_loss_on_both_backends() {
             t.step(&block).unwrap();
         }
         let last = t.stats().unwrap().loss;
-        assert!(last < 0.01, "{}: loss {first} -> {last}, expected < 0.01", device.name());
+        assert!(
+            last < 0.01,
+            "{}: loss {first} -> {last}, expected < 0.01",
+            device.name()
+        );
         // It predicts "ello" greedily from "h".
-        let text = Sampler::new(t.model(), &vocab).unwrap().greedy().generate("h", 4).unwrap();
+        let text = Sampler::new(t.model(), &vocab)
+            .unwrap()
+            .greedy()
+            .generate("h", 4)
+            .unwrap();
         assert_eq!(text, "ello", "{}", device.name());
     }
 }
@@ -36,20 +53,45 @@ fn validation_loss_leaves_weights_and_training_state_alone() {
     let (train, val) = rnn_wgpu::split(&tokens, 0.2).unwrap();
     for device in backends() {
         let model = Model::new(&device, &ModelConfig::char_lm(Cell::RnnTanh, 1, 32, vocab.len()), 3).unwrap();
-        let mut t = Trainer::new(model, TrainConfig { batch: 4, bptt: 8, optimizer: Optimizer::adam(1e-2), clip_norm: Some(5.0) }).unwrap();
+        let mut t = Trainer::new(
+            model,
+            TrainConfig {
+                batch: 4,
+                bptt: 8,
+                optimizer: Optimizer::adam(1e-2),
+                clip_norm: Some(5.0),
+            },
+        )
+        .unwrap();
         let streams = Streams::new(train, 4, 8).unwrap();
         let val_blocks: Vec<_> = Streams::new(val, 4, 8).unwrap().blocks().collect();
         let mut eval = Evaluator::new(t.model(), 4, 8).unwrap();
         let before = eval.evaluate(&val_blocks).unwrap();
         for epoch in 0..5 {
-            if epoch > 0 { t.reset_state().unwrap(); }
-            for block in streams.blocks() { t.step(&block).unwrap(); }
+            if epoch > 0 {
+                t.reset_state().unwrap();
+            }
+            for block in streams.blocks() {
+                t.step(&block).unwrap();
+            }
         }
         let (params, state) = (t.model().params().unwrap(), t.hidden_state().unwrap());
         let after = eval.evaluate(&val_blocks).unwrap();
-        assert_eq!(eval.evaluate(&val_blocks).unwrap(), after, "evaluation is not repeatable");
+        assert_eq!(
+            eval.evaluate(&val_blocks).unwrap(),
+            after,
+            "evaluation is not repeatable"
+        );
         assert_eq!(t.model().params().unwrap(), params, "evaluation changed the weights");
-        assert_eq!(t.hidden_state().unwrap(), state, "evaluation changed the training state");
-        assert!(after < before * 0.6, "{}: validation loss {before} -> {after}", device.name());
+        assert_eq!(
+            t.hidden_state().unwrap(),
+            state,
+            "evaluation changed the training state"
+        );
+        assert!(
+            after < before * 0.6,
+            "{}: validation loss {before} -> {after}",
+            device.name()
+        );
     }
 }

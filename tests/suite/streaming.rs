@@ -7,7 +7,16 @@ use super::common::{BALANCED, assert_close, backends, random_block, small};
 
 fn trainer(device: &Device, steps: usize) -> Trainer {
     let model = Model::new(device, &small(Cell::RnnTanh, 2, 16, 9), 5).unwrap();
-    Trainer::new(model, TrainConfig { batch: 3, bptt: steps, optimizer: Optimizer::sgd(0.0, 0.0), clip_norm: None }).unwrap()
+    Trainer::new(
+        model,
+        TrainConfig {
+            batch: 3,
+            bptt: steps,
+            optimizer: Optimizer::sgd(0.0, 0.0),
+            clip_norm: None,
+        },
+    )
+    .unwrap()
 }
 
 /// Steps `from..from+len` of a `[T, B]` block.
@@ -32,8 +41,18 @@ fn one_block_of_2t_equals_two_blocks_of_t_with_the_state_carried() {
         let second = halves.stats().unwrap().loss;
 
         let name = device.name();
-        assert_close(&format!("{name}: final state"), &halves.hidden_state().unwrap(), &whole.hidden_state().unwrap(), BALANCED);
-        assert_close(&format!("{name}: mean loss"), &[(first + second) / 2.0], &[whole_loss], BALANCED);
+        assert_close(
+            &format!("{name}: final state"),
+            &halves.hidden_state().unwrap(),
+            &whole.hidden_state().unwrap(),
+            BALANCED,
+        );
+        assert_close(
+            &format!("{name}: mean loss"),
+            &[(first + second) / 2.0],
+            &[whole_loss],
+            BALANCED,
+        );
     }
 }
 
@@ -51,7 +70,12 @@ fn block_two_gradient_equals_block_two_alone_from_block_one_state() {
         alone.compute_gradients(&slice(&long, 6, 6)).unwrap();
 
         let (g_carried, g_alone) = (carried.gradients().unwrap(), alone.gradients().unwrap());
-        assert_close(&format!("{}: block 2 gradients", device.name()), &g_carried, &g_alone, BALANCED);
+        assert_close(
+            &format!("{}: block 2 gradients", device.name()),
+            &g_carried,
+            &g_alone,
+            BALANCED,
+        );
         assert!(g_alone.iter().any(|&g| g != 0.0));
         // And the state really mattered: from a zero state the gradient differs.
         let mut fresh = trainer(&device, 6);
@@ -70,7 +94,11 @@ fn reset_stream_zeroes_one_stream_and_reset_state_all() {
         let after = t.hidden_state().unwrap();
         for (i, (a, b)) in after.iter().zip(&before).enumerate() {
             let stream = (i / 16) % 3;
-            if stream == 1 { assert_eq!(*a, 0.0) } else { assert_eq!(a, b) }
+            if stream == 1 {
+                assert_eq!(*a, 0.0)
+            } else {
+                assert_eq!(a, b)
+            }
         }
         t.reset_state().unwrap();
         assert!(t.hidden_state().unwrap().iter().all(|&x| x == 0.0));
