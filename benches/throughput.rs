@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use rnn_wgpu::{Block, Cell, Device, Model, ModelConfig, Optimizer, Streams, TrainConfig, Trainer, Vocab};
 
 const TEXT: &str = include_str!("../data/tinyshakespeare.txt");
@@ -22,9 +22,10 @@ const BATCH: usize = 32;
 const BPTT: usize = 64;
 /// Distinct blocks cycled through (enough that no block is special).
 const BLOCKS: usize = 16;
-/// Steps timed for the summary table, after `TABLE_WARMUP` untimed ones.
+/// Steps timed for the summary table: up to `TABLE_STEPS`, fewer when one
+/// step takes long enough that they would exceed `TABLE_BUDGET`.
 const TABLE_STEPS: usize = 20;
-const TABLE_WARMUP: usize = 3;
+const TABLE_BUDGET: Duration = Duration::from_secs(5);
 
 /// One row of the summary table.
 struct Row {
@@ -62,6 +63,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let config = ModelConfig::char_lm(Cell::RnnTanh, 1, hidden, vocab.len());
         let mut group = criterion.benchmark_group(format!("train_rnn_tanh_h{hidden}_b{BATCH}_t{BPTT}"));
         group.throughput(Throughput::Elements((BATCH * BPTT) as u64));
+        // A block takes seconds on lavapipe at H = 512: equal-sized samples
+        // keep the count of steps (10 samples x at least 1) small.
+        group.sampling_mode(SamplingMode::Flat);
         for (backend, device) in &devices {
             let mut trainer = trainer(device, &config)?;
             group.bench_function(BenchmarkId::from_parameter(backend), |b| {
@@ -104,28 +108,38 @@ fn trainer(device: &Device, config: &ModelConfig) -> rnn_wgpu::Result<Trainer> {
             bptt: BPTT,
             optimizer: Optimizer::adam(2e-3),
             clip_norm: Some(5.0),
+            seed: 0,
         },
     )
 }
 
-/// Characters per second over `TABLE_STEPS` steps, timed up to a final
+/// Characters per second over up to `TABLE_STEPS` steps, timed up to a final
 /// readback that waits for the device.
 fn chars_per_sec(trainer: &mut Trainer, blocks: &[Block]) -> rnn_wgpu::Result<f64> {
-    for block in blocks.iter().cycle().take(TABLE_WARMUP) {
-        trainer.step(block)?;
-    }
-    trainer.stats()?;
-    let start = Instant::now();
-    for block in blocks.iter().cycle().take(TABLE_STEPS) {
-        trainer.step(block)?;
-    }
-    trainer.stats()?;
-    Ok((TABLE_STEPS * BATCH * BPTT) as f64 / start.elapsed().as_secs_f64())
+    // One untimed step (caches warm) and one timed step to size the run.
+    let mut blocks = blocks.iter().cycle();
+    let mut timed = |trainer: &mut Trainer, steps: usize| -> rnn_wgpu::Result<Duration> {
+        let start = Instant::now();
+        for block in blocks.by_ref().take(steps) {
+            trainer.step(block)?;
+        }
+        trainer.stats()?;
+        Ok(start.elapsed())
+    };
+    timed(trainer, 1)?;
+    let one = timed(trainer, 1)?;
+    let steps = ((TABLE_BUDGET.as_secs_f64() / one.as_secs_f64()) as usize).clamp(2, TABLE_STEPS);
+    let elapsed = timed(trainer, steps)?;
+    Ok((steps * BATCH * BPTT) as f64 / elapsed.as_secs_f64())
 }
 
 fn print_table(rows: &[Row]) {
     println!();
-    for device in rows.iter().map(|r| (r.backend, &r.device)).collect::<std::collections::BTreeMap<_, _>>() {
+    for device in rows
+        .iter()
+        .map(|r| (r.backend, &r.device))
+        .collect::<std::collections::BTreeMap<_, _>>()
+    {
         println!("{}: {}", device.0, device.1);
     }
     println!();

@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use rnn_wgpu::{Cell, Device, Evaluator, Model, ModelConfig, Optimizer, Sampler, Streams, TrainConfig, Trainer, Vocab, split};
+use rnn_wgpu::{
+    Cell, Device, Evaluator, Model, ModelConfig, Optimizer, Sampler, Streams, TrainConfig, Trainer, Vocab, split,
+};
 
 /// The embedded default corpus (1,115,394 characters, 65 distinct).
 const SHAKESPEARE: &str = include_str!("../data/tinyshakespeare.txt");
@@ -72,19 +74,19 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 3e-3)]
     lr: f32,
     /// Clip the global gradient norm to this value.
     #[arg(long, default_value_t = 5.0)]
     clip: f32,
     /// Training blocks (optimizer steps).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 1000)]
     steps: usize,
     /// Seed of the initial weights and of the sample.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Report train and validation loss every this many steps.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 100)]
     eval_every: usize,
     /// At most this many validation blocks per evaluation (keeps it quick).
     #[arg(long, default_value_t = 20)]
@@ -113,7 +115,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The text, its vocabulary, and the train / validation split.
     let text = match &args.text {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read --text {}: {e}", path.display()))?,
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read --text {}: {e}", path.display()))?
+        }
         None => SHAKESPEARE.to_string(),
     };
     let vocab = Vocab::from_text(&text)?;
@@ -122,7 +126,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let streams = Streams::new(train, args.batch, args.seq_len).map_err(|e| format!("training text too short: {e}"))?;
     let valid_streams = Streams::new(valid, args.batch, args.seq_len)
         .map_err(|e| format!("validation text too short (use a smaller --batch or --seq-len): {e}"))?;
-    let valid_blocks: Vec<_> = (0..valid_streams.len().min(args.eval_blocks)).map(|i| valid_streams.block(i)).collect();
+    let valid_blocks: Vec<_> = (0..valid_streams.len().min(args.eval_blocks))
+        .map(|i| valid_streams.block(i))
+        .collect();
 
     // The device, the model and the trainer.
     let device = open_device(args.backend, args.adapter.as_deref())?;
@@ -136,6 +142,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bptt: args.seq_len,
         optimizer: Optimizer::adam(args.lr),
         clip_norm: Some(args.clip),
+        seed: args.seed,
     };
     let model = Model::new(&device, &model_config, args.seed)?;
     let mut trainer = Trainer::new(model, train_config)?;
@@ -170,7 +177,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         trainer.submits_per_block()
     );
     println!("{:>7}  {:>10}  {:>10}  {:>10}", "step", "train", "valid", "chars/s");
-    println!("{:>7}  {:>10}  {:>10.4}  {:>10}", 0, "-", evaluator.evaluate(&valid_blocks)?, "-");
+    println!(
+        "{:>7}  {:>10}  {:>10.4}  {:>10}",
+        0,
+        "-",
+        evaluator.evaluate(&valid_blocks)?,
+        "-"
+    );
 
     // Train: blocks in order, the state carried between them; the loss is
     // read back only when reported, since each read waits for the device.
@@ -190,14 +203,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             train_time += elapsed;
             let rate = ((step - since_step) * chars_per_block) as f64 / elapsed.as_secs_f64();
             let valid_loss = evaluator.evaluate(&valid_blocks)?;
-            let note = if stats.skipped { "  (non-finite: update skipped)" } else { "" };
-            println!("{step:>7}  {:>10.4}  {valid_loss:>10.4}  {rate:>10.0}{note}", stats.loss);
+            let note = if stats.skipped {
+                "  (non-finite: update skipped)"
+            } else {
+                ""
+            };
+            println!(
+                "{step:>7}  {:>10.4}  {valid_loss:>10.4}  {rate:>10.0}{note}",
+                stats.loss
+            );
             (since, since_step) = (Instant::now(), step);
         }
     }
     if args.steps > 0 {
         let rate = (args.steps * chars_per_block) as f64 / train_time.as_secs_f64();
-        println!("trained {} characters in {:.1} s ({rate:.0} chars/s)", args.steps * chars_per_block, train_time.as_secs_f64());
+        println!(
+            "trained {} characters in {:.1} s ({rate:.0} chars/s)",
+            args.steps * chars_per_block,
+            train_time.as_secs_f64()
+        );
     }
 
     // Sample from the trained model.
@@ -207,12 +231,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             None if vocab.encode("ROMEO:").is_ok() => "ROMEO:".to_string(),
             None => text.chars().next().expect("a vocabulary has a character").to_string(),
         };
-        let mut sampler = Sampler::new(trainer.model(), &vocab)?.temperature(args.temperature)?.seed(args.seed);
+        let mut sampler = Sampler::new(trainer.model(), &vocab)?
+            .temperature(args.temperature)?
+            .seed(args.seed);
         if let Some(k) = args.top_k {
             sampler = sampler.top_k(k)?;
         }
         let sample = sampler.generate(&prime, args.sample_len)?;
-        println!("--- sample (temperature {}) ---\n{prime}{sample}\n---", args.temperature);
+        println!(
+            "--- sample (temperature {}) ---\n{prime}{sample}\n---",
+            args.temperature
+        );
     }
     println!("total wall time {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
@@ -225,13 +254,15 @@ fn open_device(backend: BackendArg, adapter: Option<&str>) -> Result<Device, Box
         Some(name) => Device::select(None, Some(name)),
         None => Device::best(),
     };
-    Ok(match (backend, adapter) {
-        (BackendArg::Cpu, Some(_)) => return Err("--adapter names a GPU adapter; it cannot be used with --backend cpu".into()),
-        (BackendArg::Cpu, None) => Device::cpu(),
-        (BackendArg::Gpu, _) | (BackendArg::Auto, Some(_)) => gpu().map_err(|e| format!("no usable GPU adapter: {e}"))?,
-        (BackendArg::Auto, None) => gpu().unwrap_or_else(|e| {
+    match (backend, adapter) {
+        (BackendArg::Cpu, Some(_)) => Err("--adapter names a GPU adapter; it cannot be used with --backend cpu".into()),
+        (BackendArg::Cpu, None) => Ok(Device::cpu()),
+        (BackendArg::Gpu, _) | (BackendArg::Auto, Some(_)) => {
+            gpu().map_err(|e| format!("no usable GPU adapter: {e}").into())
+        }
+        (BackendArg::Auto, None) => Ok(gpu().unwrap_or_else(|e| {
             eprintln!("no usable GPU adapter ({e}); falling back to the CPU backend");
             Device::cpu()
-        }),
-    })
+        })),
+    }
 }

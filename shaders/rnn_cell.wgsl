@@ -1,11 +1,11 @@
 // rnn_cell_forward:  h = act(pre), elementwise
-// rnn_cell_backward: dpre = dh ⊙ act'(h) in place (dpre holds dh on entry),
-//   with act' written through the output: tanh' = 1 - h², relu' = [h > 0].
+// rnn_cell_backward: dpre = dh ⊙ act'(h), elementwise, with act' written
+//   through the output: tanh' = 1 - h², relu' = [h > 0].
 // act: activation 0 = tanh, 1 = relu.
 //
 // Bindings (f32, each view at an element offset into its buffer):
 //   rnn_cell_forward:  1 h [len], 2 pre [len]
-//   rnn_cell_backward: 1 dpre [len], 2 h [len]
+//   rnn_cell_backward: 1 dpre [len], 2 dh [len], 3 h [len]
 // Grid: one invocation per element, 1D over ceil(len / WG_1D) workgroups
 // (folded into (x, y), see linear_index).
 
@@ -20,9 +20,13 @@ struct RnnCellForwardParams {
 
 struct RnnCellBackwardParams {
     dpre_off: u32,
+    dh_off: u32,
     h_off: u32,
     len: u32,
     activation: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> fwd: RnnCellForwardParams;
@@ -31,7 +35,8 @@ struct RnnCellBackwardParams {
 
 @group(0) @binding(0) var<uniform> bwd: RnnCellBackwardParams;
 @group(0) @binding(1) var<storage, read_write> dpre: array<f32>;
-@group(0) @binding(2) var<storage, read_write> h_in: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dh: array<f32>;
+@group(0) @binding(3) var<storage, read_write> h_in: array<f32>;
 
 @compute @workgroup_size(WG_1D)
 fn rnn_cell_forward(
@@ -70,5 +75,5 @@ fn rnn_cell_backward(
     } else {
         slope = select(0.0, 1.0, h > 0.0);
     }
-    dpre[bwd.dpre_off + i] *= slope;
+    dpre[bwd.dpre_off + i] = dh[bwd.dh_off + i] * slope;
 }

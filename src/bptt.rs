@@ -2,10 +2,18 @@
 //! buffers of one block and records its ops in order. The CPU backend runs the
 //! ops with their Rust twins, the GPU backend records one dispatch per op.
 //!
-//! Layout (time-major, row-major): for layer l, `xw_l [T, B, G]` holds the
-//! pre-activations (x·W_ihᵀ + b_ih, then += h·W_hhᵀ + b_hh step by step),
-//! `hs_l [T+1, B, H]` holds h_0 (the carried state) .. h_T, and in training
-//! `dh_l [T, B, H]` holds ∂L/∂h_t, overwritten in place by ∂L/∂pre_t.
+//! Layout (time-major, row-major), for layer l with G = gates·H:
+//! - `xw_l [T, B, G]`: x·W_ihᵀ + b_ih for all positions; RNN and LSTM add
+//!   h·W_hhᵀ + b_hh step by step; the cell kernels leave the activated gates
+//!   there (what backward needs).
+//! - `hw_l [T, B, 3H]` (GRU only): h·W_hhᵀ + b_hh, kept apart because r
+//!   multiplies its n block.
+//! - `hs_l [T+1, B, H]`: h_0 (the carried state) .. h_T; `cs_l` the same for
+//!   the LSTM's c.
+//! - training: `dh_l [T, B, H]` = ∂L/∂h_t (from above, plus the recurrence),
+//!   `dxw_l`, `dhw_l [T, B, G]` = ∂L/∂ of the input and recurrent
+//!   pre-activations (one buffer for RNN and LSTM, where they are equal),
+//!   `dc_l [B, H]` the LSTM's ∂L/∂c carried backwards through the steps.
 
 use crate::config::{Cell, ModelConfig};
 use crate::optim::Optimizer;
@@ -20,9 +28,9 @@ pub(crate) enum Mode {
         optimizer: Optimizer,
         clip_norm: Option<f32>,
     },
-    /// Forward with loss only (validation).
+    /// Forward with loss only (validation): no dropout.
     Eval,
-    /// Forward to log-probabilities (sampling).
+    /// Forward to log-probabilities (sampling): no dropout.
     Infer,
 }
 
@@ -33,52 +41,71 @@ pub(crate) struct Graph {
     pub params: View,
     /// Gradients, same layout as `params` (training only).
     pub grads: Option<View>,
+    /// The optimizer's state buffers, each laid out like `params` (training only).
+    pub opt_state: Vec<View>,
     /// Carried hidden state `[L, B, H]`.
     pub state_h: View,
+    /// Carried LSTM cell state `[L, B, H]`.
+    pub state_c: Option<View>,
     /// Input token ids `[T, B]`.
     pub tokens: View,
     /// Target class ids `[T, B]` (training and evaluation).
     pub targets: Option<View>,
     /// `[lr, 1-β₁ᵗ, 1-β₂ᵗ, 0]`, written per block (training only).
     pub hyper: Option<View>,
+    /// The dropout seed of the block, `[1]` (training with dropout only).
+    pub dropout_seed: Option<View>,
     /// `[loss, grad norm, clip factor, 0]`, the block's readout.
     pub stats: View,
     /// Logits `[T·B, C]` (log-probabilities after an inference block).
     pub logits: View,
 }
 
-fn activation(cell: Cell) -> Activation {
-    match cell {
-        Cell::RnnTanh => Activation::Tanh,
-        Cell::RnnRelu => Activation::Relu,
-    }
-}
-
+/// `c = a · op(b) (+ bias)` as an op; `b` is a PyTorch weight `[n, k]` when `b_trans`.
 #[allow(clippy::too_many_arguments)]
-/// `c = a · bᵀ (+ bias)` for row-major `a [m,k]` and a PyTorch weight `b [n,k]`.
-fn linear(c: View, a: View, weight: View, bias: Option<View>, m: usize, n: usize, k: usize, accumulate: bool) -> Op {
+fn matmul(
+    c: View,
+    a: View,
+    b: View,
+    bias: Option<View>,
+    (m, n, k): (usize, usize, usize),
+    a_trans: bool,
+    b_trans: bool,
+    accumulate: bool,
+) -> Op {
     Op::Matmul(Matmul {
         c,
         a,
-        b: weight,
+        b,
         bias,
         m,
         n,
         k,
-        a_trans: false,
-        b_trans: true,
+        a_trans,
+        b_trans,
         accumulate,
     })
+}
+
+/// Per-layer buffers.
+struct Layer {
+    xw: View,
+    hw: Option<View>,
+    hs: View,
+    cs: Option<View>,
+    /// The dropped-out copy of this layer's output (training, dropout, not the top layer).
+    dropped: Option<View>,
 }
 
 /// Builds the plan of one block of `steps` × `batch` for `config`.
 pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, steps: usize, mode: Mode) -> Graph {
     let (b, t_len, h) = (batch, steps, config.hidden);
-    let g = config.cell.gates() * h;
+    let cell = config.cell;
+    let g = cell.gates() * h;
     let (layers, classes, vocab) = (config.layers, config.classes(), config.vocab());
     let rows = t_len * b;
-    let act = activation(config.cell);
     let training = matches!(mode, Mode::Train { .. });
+    let dropout = (training && config.dropout > 0.0 && layers > 1).then_some(config.dropout);
 
     let mut plan = Plan::default();
     let params = plan.buffer("params", layout.total(), Elem::Float);
@@ -92,43 +119,61 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
     let hyper = training.then(|| plan.buffer("hyper", 4, Elem::Float));
     let stats = plan.buffer("stats", 4, Elem::Float);
     let state_h = plan.buffer("state_h", layers * b * h, Elem::Float);
+    let state_c = (cell == Cell::Lstm).then(|| plan.buffer("state_c", layers * b * h, Elem::Float));
     let tokens = plan.buffer("tokens", rows, Elem::Id);
     let targets = (mode != Mode::Infer).then(|| plan.buffer("targets", rows, Elem::Id));
-    let xw: Vec<View> = (0..layers)
-        .map(|l| plan.buffer(format!("xw_l{l}"), rows * g, Elem::Float))
-        .collect();
-    let hs: Vec<View> = (0..layers)
-        .map(|l| plan.buffer(format!("hs_l{l}"), (t_len + 1) * b * h, Elem::Float))
+    let dropout_seed = dropout.map(|_| plan.buffer("dropout_seed", 1, Elem::Id));
+    let net: Vec<Layer> = (0..layers)
+        .map(|l| Layer {
+            xw: plan.buffer(format!("xw_l{l}"), rows * g, Elem::Float),
+            hw: (cell == Cell::Gru).then(|| plan.buffer(format!("hw_l{l}"), rows * g, Elem::Float)),
+            hs: plan.buffer(format!("hs_l{l}"), (t_len + 1) * b * h, Elem::Float),
+            cs: (cell == Cell::Lstm).then(|| plan.buffer(format!("cs_l{l}"), (t_len + 1) * b * h, Elem::Float)),
+            dropped: (dropout.is_some() && l + 1 < layers)
+                .then(|| plan.buffer(format!("dropped_l{l}"), rows * h, Elem::Float)),
+        })
         .collect();
     let logits = plan.buffer("logits", rows * classes, Elem::Float);
     let losses = targets.map(|_| plan.buffer("losses", rows, Elem::Float));
 
     let param = |offset: usize, len: usize| params.sub(offset, len);
-    let (head_w, head_b) = layout.head();
-    let head_w = param(head_w, classes * h);
-    let head_b = param(head_b, classes);
-    // h_1..h_T of a layer: the input of the layer above and of the head.
-    let outputs = |l: usize| hs[l].rows(1, t_len, b * h);
+    let (head_w_off, head_b_off) = layout.head();
+    let (head_w, head_b) = (param(head_w_off, classes * h), param(head_b_off, classes));
+    let step = |v: View, t: usize, width: usize| v.row(t, b * width);
+    // h_1..h_T of a layer: what the head reads.
+    let outputs = |l: usize| net[l].hs.rows(1, t_len, b * h);
+    // What layer l reads from the layer below (after dropout, in training).
+    let below = |l: usize| net[l - 1].dropped.unwrap_or_else(|| outputs(l - 1));
 
     // ---- forward: carried state in, T steps per layer, head, loss, state out.
     use Section::Forward as F;
-    for l in 0..layers {
+    for (l, layer) in net.iter().enumerate() {
         let p = layout.layer(l);
-        let (w_ih, w_hh) = (param(p.weight_ih, g * config.layer_input(l)), param(p.weight_hh, g * h));
+        let input = config.layer_input(l);
+        let (w_ih, w_hh) = (param(p.weight_ih, g * input), param(p.weight_hh, g * h));
         let (b_ih, b_hh) = (param(p.bias_ih, g), param(p.bias_hh, g));
         plan.push(
             F,
             Op::Copy {
-                dst: hs[l].row(0, b * h),
+                dst: step(layer.hs, 0, h),
                 src: state_h.row(l, b * h),
             },
         );
+        if let (Some(cs), Some(state_c)) = (layer.cs, state_c) {
+            plan.push(
+                F,
+                Op::Copy {
+                    dst: step(cs, 0, h),
+                    src: state_c.row(l, b * h),
+                },
+            );
+        }
         // Input projection of all T·B positions at once, before the time loop.
         if l == 0 {
             plan.push(
                 F,
                 Op::EmbedForward {
-                    out: xw[0],
+                    out: layer.xw,
                     weight: w_ih,
                     bias: b_ih,
                     tokens,
@@ -136,18 +181,69 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
                 },
             );
         } else {
-            plan.push(F, linear(xw[l], outputs(l - 1), w_ih, Some(b_ih), rows, g, h, false));
-        }
-        for t in 0..t_len {
-            let pre = xw[l].row(t, b * g);
-            // pre_t += h_{t-1}·W_hhᵀ + b_hh: the one recurrent GEMM of the step.
-            plan.push(F, linear(pre, hs[l].row(t, b * h), w_hh, Some(b_hh), b, g, h, true));
             plan.push(
                 F,
-                Op::RnnCellForward {
-                    h: hs[l].row(t + 1, b * h),
-                    pre,
-                    activation: act,
+                matmul(
+                    layer.xw,
+                    below(l),
+                    w_ih,
+                    Some(b_ih),
+                    (rows, g, input),
+                    false,
+                    true,
+                    false,
+                ),
+            );
+        }
+        for t in 0..t_len {
+            let (gates, h_prev, h_next) = (step(layer.xw, t, g), step(layer.hs, t, h), step(layer.hs, t + 1, h));
+            // The one recurrent GEMM of the step: h_{t-1}·W_hhᵀ + b_hh, added into the
+            // gates (RNN, LSTM) or kept apart (GRU).
+            let recurrent = layer.hw.map(|hw| step(hw, t, g));
+            let target = recurrent.unwrap_or(gates);
+            plan.push(
+                F,
+                matmul(
+                    target,
+                    h_prev,
+                    w_hh,
+                    Some(b_hh),
+                    (b, g, h),
+                    false,
+                    true,
+                    recurrent.is_none(),
+                ),
+            );
+            plan.push(
+                F,
+                match cell {
+                    Cell::RnnTanh => Op::RnnCellForward {
+                        h: h_next,
+                        pre: gates,
+                        activation: Activation::Tanh,
+                    },
+                    Cell::RnnRelu => Op::RnnCellForward {
+                        h: h_next,
+                        pre: gates,
+                        activation: Activation::Relu,
+                    },
+                    Cell::Lstm => {
+                        let cs = layer.cs.expect("LSTM layers have c");
+                        Op::LstmCellForward {
+                            gates,
+                            c: step(cs, t + 1, h),
+                            h: h_next,
+                            c_prev: step(cs, t, h),
+                            hidden: h,
+                        }
+                    }
+                    Cell::Gru => Op::GruCellForward {
+                        gates,
+                        h: h_next,
+                        hw: target,
+                        h_prev,
+                        hidden: h,
+                    },
                 },
             );
         }
@@ -155,20 +251,41 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             F,
             Op::Copy {
                 dst: state_h.row(l, b * h),
-                src: hs[l].row(t_len, b * h),
+                src: step(layer.hs, t_len, h),
             },
         );
+        if let (Some(cs), Some(state_c)) = (layer.cs, state_c) {
+            plan.push(
+                F,
+                Op::Copy {
+                    dst: state_c.row(l, b * h),
+                    src: step(cs, t_len, h),
+                },
+            );
+        }
+        if let (Some(dropped), Some(p), Some(seed)) = (layer.dropped, dropout, dropout_seed) {
+            plan.push(
+                F,
+                Op::Dropout {
+                    out: dropped,
+                    x: outputs(l),
+                    seed,
+                    salt: l as u32,
+                    p,
+                },
+            );
+        }
     }
     plan.push(
         F,
-        linear(
+        matmul(
             logits,
             outputs(layers - 1),
             head_w,
             Some(head_b),
-            rows,
-            classes,
-            h,
+            (rows, classes, h),
+            false,
+            true,
             false,
         ),
     );
@@ -199,44 +316,55 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         _ => plan.push(F, Op::LogSoftmax { logits, classes }),
     }
 
-    let Mode::Train { optimizer, clip_norm } = mode else {
-        return Graph {
-            plan,
-            params,
-            grads,
-            state_h,
-            tokens,
-            targets,
-            hyper,
-            stats,
-            logits,
-        };
+    let graph = |plan, grads, hyper| Graph {
+        plan,
+        params,
+        grads,
+        opt_state: opt_state.clone(),
+        state_h,
+        state_c,
+        tokens,
+        targets,
+        hyper,
+        dropout_seed,
+        stats,
+        logits,
     };
-    let (grads, hyper) = (grads.expect("training has grads"), hyper.expect("training has hyper"));
+    let (Mode::Train { optimizer, clip_norm }, Some(grads), Some(hyper)) = (mode, grads, hyper) else {
+        return graph(plan, grads, hyper);
+    };
 
     // ---- backward: logits now hold ∂L/∂logits (mean over T·B positions).
     use Section::Backward as B;
     let dh: Vec<View> = (0..layers)
         .map(|l| plan.buffer(format!("dh_l{l}"), rows * h, Elem::Float))
         .collect();
+    let dxw: Vec<View> = (0..layers)
+        .map(|l| plan.buffer(format!("dxw_l{l}"), rows * g, Elem::Float))
+        .collect();
+    let dhw: Vec<View> = match cell {
+        Cell::Gru => (0..layers)
+            .map(|l| plan.buffer(format!("dhw_l{l}"), rows * g, Elem::Float))
+            .collect(),
+        _ => dxw.clone(),
+    };
+    let dc = (cell == Cell::Lstm).then(|| plan.buffer("dc", b * h, Elem::Float));
     let grad = |offset: usize, len: usize| grads.sub(offset, len);
-    let (head_w_off, head_b_off) = layout.head();
     plan.push(B, Op::Fill { dst: grads, value: 0.0 });
     // ∂V += ∂logitsᵀ·H, ∂c += Σ_rows ∂logits, ∂H_top = ∂logits·V.
+    let top = layers - 1;
     plan.push(
         B,
-        Op::Matmul(Matmul {
-            c: grad(head_w_off, classes * h),
-            a: logits,
-            b: outputs(layers - 1),
-            bias: None,
-            m: classes,
-            n: h,
-            k: rows,
-            a_trans: true,
-            b_trans: false,
-            accumulate: true,
-        }),
+        matmul(
+            grad(head_w_off, classes * h),
+            logits,
+            outputs(top),
+            None,
+            (classes, h, rows),
+            true,
+            false,
+            true,
+        ),
     );
     plan.push(
         B,
@@ -246,78 +374,86 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             cols: classes,
         },
     );
-    let top = layers - 1;
     plan.push(
         B,
-        Op::Matmul(Matmul {
-            c: dh[top],
-            a: logits,
-            b: head_w,
-            bias: None,
-            m: rows,
-            n: h,
-            k: classes,
-            a_trans: false,
-            b_trans: false,
-            accumulate: false,
-        }),
+        matmul(dh[top], logits, head_w, None, (rows, h, classes), false, false, false),
     );
-    for l in (0..layers).rev() {
+    for (l, layer) in net.iter().enumerate().rev() {
         let p = layout.layer(l);
         let input = config.layer_input(l);
-        // Steps backward: ∂pre_t = ∂h_t ⊙ act'(h_t) in place, then
-        // ∂h_{t-1} += ∂pre_t·W_hh. ∂h_T from the next block is cut (zero).
+        let (w_ih, w_hh) = (param(p.weight_ih, g * input), param(p.weight_hh, g * h));
+        if let Some(dc) = dc {
+            // ∂L/∂c_T from the next block is cut, like ∂L/∂h_T.
+            plan.push(B, Op::Fill { dst: dc, value: 0.0 });
+        }
         for t in (0..t_len).rev() {
-            let dpre = dh[l].row(t, b * h);
+            let (dh_t, gates) = (step(dh[l], t, h), step(layer.xw, t, g));
+            let (dxw_t, dhw_t) = (step(dxw[l], t, g), step(dhw[l], t, g));
+            let act = |activation| Op::RnnCellBackward {
+                dpre: dxw_t,
+                dh: dh_t,
+                h: step(layer.hs, t + 1, h),
+                activation,
+            };
             plan.push(
                 B,
-                Op::RnnCellBackward {
-                    dpre,
-                    h: hs[l].row(t + 1, b * h),
-                    activation: act,
+                match cell {
+                    Cell::RnnTanh => act(Activation::Tanh),
+                    Cell::RnnRelu => act(Activation::Relu),
+                    Cell::Lstm => {
+                        let cs = layer.cs.expect("LSTM layers have c");
+                        let (c, c_prev) = (step(cs, t + 1, h), step(cs, t, h));
+                        let dc = dc.expect("LSTM has dc");
+                        Op::LstmCellBackward {
+                            dgates: dxw_t,
+                            dc,
+                            dh: dh_t,
+                            gates,
+                            c,
+                            c_prev,
+                            hidden: h,
+                        }
+                    }
+                    Cell::Gru => Op::GruCellBackward {
+                        dxw: dxw_t,
+                        dhw: dhw_t,
+                        dh_prev: (t > 0).then(|| step(dh[l], t - 1, h)),
+                        dh: dh_t,
+                        gates,
+                        hw: step(layer.hw.expect("GRU layers have hw"), t, g),
+                        h_prev: step(layer.hs, t, h),
+                        hidden: h,
+                    },
                 },
             );
+            // ∂h_{t-1} += ∂(recurrent pre-activation)·W_hh; the gradient into h_0 is not needed.
             if t > 0 {
-                let w_hh = param(p.weight_hh, g * h);
                 plan.push(
                     B,
-                    Op::Matmul(Matmul {
-                        c: dh[l].row(t - 1, b * h),
-                        a: dpre,
-                        b: w_hh,
-                        bias: None,
-                        m: b,
-                        n: h,
-                        k: g,
-                        a_trans: false,
-                        b_trans: false,
-                        accumulate: true,
-                    }),
+                    matmul(step(dh[l], t - 1, h), dhw_t, w_hh, None, (b, h, g), false, false, true),
                 );
             }
         }
         // Weight gradients as single GEMMs over K = T·B, bias gradients as column sums.
-        let dpre_all = dh[l];
-        let weight_grad = |c: View, x: View, n: usize| {
-            Op::Matmul(Matmul {
-                c,
-                a: dpre_all,
-                b: x,
-                bias: None,
-                m: g,
-                n,
-                k: rows,
-                a_trans: true,
-                b_trans: false,
-                accumulate: true,
-            })
-        };
-        plan.push(B, weight_grad(grad(p.weight_hh, g * h), hs[l].rows(0, t_len, b * h), h));
+        let h_prevs = layer.hs.rows(0, t_len, b * h);
+        plan.push(
+            B,
+            matmul(
+                grad(p.weight_hh, g * h),
+                dhw[l],
+                h_prevs,
+                None,
+                (g, h, rows),
+                true,
+                false,
+                true,
+            ),
+        );
         plan.push(
             B,
             Op::ColumnSum {
                 out: grad(p.bias_hh, g),
-                x: dpre_all,
+                x: dhw[l],
                 cols: g,
             },
         );
@@ -325,7 +461,7 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             B,
             Op::ColumnSum {
                 out: grad(p.bias_ih, g),
-                x: dpre_all,
+                x: dxw[l],
                 cols: g,
             },
         );
@@ -334,29 +470,41 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
                 B,
                 Op::EmbedBackward {
                     dweight: grad(p.weight_ih, g * input),
-                    dout: dpre_all,
+                    dout: dxw[0],
                     tokens,
                     vocab,
                 },
             );
         } else {
-            plan.push(B, weight_grad(grad(p.weight_ih, g * input), outputs(l - 1), input));
-            // ∂H_{l-1} = ∂pre·W_ih: the gradient flowing into the layer below.
             plan.push(
                 B,
-                Op::Matmul(Matmul {
-                    c: dh[l - 1],
-                    a: dpre_all,
-                    b: param(p.weight_ih, g * input),
-                    bias: None,
-                    m: rows,
-                    n: input,
-                    k: g,
-                    a_trans: false,
-                    b_trans: false,
-                    accumulate: false,
-                }),
+                matmul(
+                    grad(p.weight_ih, g * input),
+                    dxw[l],
+                    below(l),
+                    None,
+                    (g, input, rows),
+                    true,
+                    false,
+                    true,
+                ),
             );
+            // ∂H_{l-1} = ∂xw·W_ih, then back through the dropout mask.
+            plan.push(
+                B,
+                matmul(dh[l - 1], dxw[l], w_ih, None, (rows, input, g), false, false, false),
+            );
+            if let (Some(p), Some(seed)) = (dropout, dropout_seed) {
+                plan.push(
+                    B,
+                    Op::DropoutBackward {
+                        dx: dh[l - 1],
+                        seed,
+                        salt: (l - 1) as u32,
+                        p,
+                    },
+                );
+            }
         }
     }
 
@@ -403,15 +551,5 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         },
     };
     plan.push(U, update);
-    Graph {
-        plan,
-        params,
-        grads: Some(grads),
-        state_h,
-        tokens,
-        targets,
-        hyper: Some(hyper),
-        stats,
-        logits,
-    }
+    graph(plan, Some(grads), Some(hyper))
 }

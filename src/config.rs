@@ -12,6 +12,10 @@ pub enum Cell {
     RnnTanh,
     /// Elman RNN with relu: h' = relu(W_ih x + b_ih + W_hh h + b_hh) (`nonlinearity="relu"`).
     RnnRelu,
+    /// PyTorch `nn.LSTM`: gate blocks [i; f; g; o], state (h, c).
+    Lstm,
+    /// PyTorch `nn.GRU`: gate blocks [r; z; n], r applied to (W_hn h + b_hn).
+    Gru,
 }
 
 impl Cell {
@@ -19,6 +23,8 @@ impl Cell {
     pub fn gates(self) -> usize {
         match self {
             Cell::RnnTanh | Cell::RnnRelu => 1,
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
         }
     }
 
@@ -27,7 +33,17 @@ impl Cell {
         match self {
             Cell::RnnTanh => "rnn_tanh",
             Cell::RnnRelu => "rnn_relu",
+            Cell::Lstm => "lstm",
+            Cell::Gru => "gru",
         }
+    }
+
+    /// The cell called `name` (as written by [`Cell::name`]).
+    pub fn from_name(name: &str) -> Result<Cell> {
+        [Cell::RnnTanh, Cell::RnnRelu, Cell::Lstm, Cell::Gru]
+            .into_iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| Error::invalid("cell", name, "expected rnn_tanh, rnn_relu, lstm or gru"))
     }
 }
 
@@ -47,7 +63,7 @@ pub enum Head {
 }
 
 /// The shape of a model. Plain data: build it, compare it, print it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModelConfig {
     /// Cell kind of every layer.
     pub cell: Cell,
@@ -59,6 +75,9 @@ pub struct ModelConfig {
     pub input: Input,
     /// What the last layer feeds.
     pub head: Head,
+    /// Dropout probability on the output of every layer but the last, in
+    /// training only (PyTorch's `dropout` argument); 0 records no op at all.
+    pub dropout: f32,
 }
 
 impl ModelConfig {
@@ -70,6 +89,7 @@ impl ModelConfig {
             hidden,
             input: Input::Tokens { vocab },
             head: Head::Softmax { classes: vocab },
+            dropout: 0.0,
         }
     }
 
@@ -101,6 +121,9 @@ impl ModelConfig {
         positive("hidden", self.hidden)?;
         positive("vocab", self.vocab())?;
         positive("classes", self.classes())?;
+        if !(self.dropout.is_finite() && (0.0..1.0).contains(&self.dropout)) {
+            return Err(Error::invalid("dropout", self.dropout, "must be in [0, 1)"));
+        }
         // A GEMM's columns span at most 65535 workgroups of 64 on the GPU.
         let widest = (self.hidden * self.cell.gates()).max(self.vocab()).max(self.classes());
         if widest > (1 << 21) {
@@ -125,6 +148,8 @@ pub struct TrainConfig {
     pub optimizer: Optimizer,
     /// Clip the global gradient norm to this value (PyTorch's `clip_grad_norm_`), if set.
     pub clip_norm: Option<f32>,
+    /// Seed of the dropout masks (one mask per block, the same on every backend).
+    pub seed: u64,
 }
 
 impl TrainConfig {

@@ -133,13 +133,70 @@ pub enum Op {
     },
     /// `h = act(pre)` elementwise.
     RnnCellForward { h: View, pre: View, activation: Activation },
-    /// In place: `dpre = dh ⊙ act'(h)`, where `dpre` holds `dh` on entry;
-    /// tanh' = 1 - h², relu' = [h > 0].
+    /// `dpre = dh ⊙ act'(h)`; tanh' = 1 - h², relu' = [h > 0].
     RnnCellBackward {
         dpre: View,
+        dh: View,
         h: View,
         activation: Activation,
     },
+    /// LSTM step, PyTorch's gate blocks `[i; f; g; o]` per row of `gates [B, 4H]`.
+    /// In place: `gates` holds the pre-activations on entry and σ(i), σ(f),
+    /// tanh(g), σ(o) on exit; `c = f ⊙ c_prev + i ⊙ g`, `h = o ⊙ tanh(c)`.
+    LstmCellForward {
+        gates: View,
+        c: View,
+        h: View,
+        c_prev: View,
+        hidden: usize,
+    },
+    /// Its gradient: from `dh` (all of ∂L/∂h_t) and `dc` (∂L/∂c_t from the
+    /// step after, updated in place to ∂L/∂c_{t-1}), writes `dgates` =
+    /// ∂L/∂(pre-activations) `[B, 4H]`.
+    LstmCellBackward {
+        dgates: View,
+        dc: View,
+        dh: View,
+        gates: View,
+        c: View,
+        c_prev: View,
+        hidden: usize,
+    },
+    /// GRU step, blocks `[r; z; n]` per row of `[B, 3H]`. In place: `gates`
+    /// holds `W_i x + b_i` on entry and r, z, n on exit, with `hw = W_h h_prev + b_h`:
+    /// r, z = σ(x· + hw·), n = tanh(x_n + r ⊙ hw_n), `h = (1 - z) ⊙ n + z ⊙ h_prev`.
+    GruCellForward {
+        gates: View,
+        h: View,
+        hw: View,
+        h_prev: View,
+        hidden: usize,
+    },
+    /// Its gradient from `dh` (all of ∂L/∂h_t): `dxw` = ∂L/∂(W_i x + b_i),
+    /// `dhw` = ∂L/∂(W_h h_prev + b_h) (they differ in the n block by r ⊙ ·),
+    /// and, when given, adds the direct path `dh ⊙ z` into `dh_prev`.
+    GruCellBackward {
+        dxw: View,
+        dhw: View,
+        dh_prev: Option<View>,
+        dh: View,
+        gates: View,
+        hw: View,
+        h_prev: View,
+        hidden: usize,
+    },
+    /// Inverted dropout between layers: `out = x ⊙ keep / (1 - p)` where
+    /// `keep[i] = hash(i, seed[0], salt) ≥ p` is counter-based (the same bits on
+    /// every backend; no mask is stored).
+    Dropout {
+        out: View,
+        x: View,
+        seed: View,
+        salt: u32,
+        p: f32,
+    },
+    /// In place: `dx ⊙= keep / (1 - p)`, the mask recomputed from the seed.
+    DropoutBackward { dx: View, seed: View, salt: u32, p: f32 },
     /// Fused softmax + cross-entropy per row of `logits [rows, classes]`:
     /// `losses[r] = logsumexp(z_r) - z_r[targets[r]]`, and when `write_grad`,
     /// `logits[r] = grad_scale · (softmax(z_r) - onehot(targets[r]))` in place.
@@ -212,6 +269,12 @@ impl Op {
             Op::EmbedBackward { .. } => "embed_backward",
             Op::RnnCellForward { .. } => "rnn_cell_forward",
             Op::RnnCellBackward { .. } => "rnn_cell_backward",
+            Op::LstmCellForward { .. } => "lstm_cell_forward",
+            Op::LstmCellBackward { .. } => "lstm_cell_backward",
+            Op::GruCellForward { .. } => "gru_cell_forward",
+            Op::GruCellBackward { .. } => "gru_cell_backward",
+            Op::Dropout { .. } => "dropout",
+            Op::DropoutBackward { .. } => "dropout_backward",
             Op::SoftmaxXent { .. } => "softmax_xent",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::LossSum { .. } => "loss_sum",
@@ -247,7 +310,38 @@ impl Op {
                 dweight, dout, tokens, ..
             } => (vec![dweight], vec![(dout, F), (tokens, I)]),
             Op::RnnCellForward { h, pre, .. } => (vec![h], vec![(pre, F)]),
-            Op::RnnCellBackward { dpre, h, .. } => (vec![dpre], vec![(h, F)]),
+            Op::RnnCellBackward { dpre, dh, h, .. } => (vec![dpre], vec![(dh, F), (h, F)]),
+            Op::LstmCellForward {
+                gates, c, h, c_prev, ..
+            } => (vec![gates, c, h], vec![(c_prev, F)]),
+            Op::LstmCellBackward {
+                dgates,
+                dc,
+                dh,
+                gates,
+                c,
+                c_prev,
+                ..
+            } => (vec![dgates, dc], vec![(dh, F), (gates, F), (c, F), (c_prev, F)]),
+            Op::GruCellForward {
+                gates, h, hw, h_prev, ..
+            } => (vec![gates, h], vec![(hw, F), (h_prev, F)]),
+            Op::GruCellBackward {
+                dxw,
+                dhw,
+                dh_prev,
+                dh,
+                gates,
+                hw,
+                h_prev,
+                ..
+            } => {
+                let mut writes = vec![dxw, dhw];
+                writes.extend(dh_prev);
+                (writes, vec![(dh, F), (gates, F), (hw, F), (h_prev, F)])
+            }
+            Op::Dropout { out, x, seed, .. } => (vec![out], vec![(x, F), (seed, I)]),
+            Op::DropoutBackward { dx, seed, .. } => (vec![dx], vec![(seed, I)]),
             Op::SoftmaxXent {
                 logits,
                 losses,
@@ -341,7 +435,80 @@ impl Op {
                 want("dout", dout, tokens.len * (dweight.len / vocab))
             }
             Op::RnnCellForward { h, pre, .. } => want("pre", pre, h.len),
-            Op::RnnCellBackward { dpre, h, .. } => want("h", h, dpre.len),
+            Op::RnnCellBackward { dpre, dh, h, .. } => {
+                want("dh", dh, dpre.len)?;
+                want("h", h, dpre.len)
+            }
+            Op::LstmCellForward {
+                gates,
+                c,
+                h,
+                c_prev,
+                hidden,
+            } => {
+                divides("h", h, hidden)?;
+                want("c", c, h.len)?;
+                want("c_prev", c_prev, h.len)?;
+                want("gates", gates, 4 * h.len)
+            }
+            Op::LstmCellBackward {
+                dgates,
+                dc,
+                dh,
+                gates,
+                c,
+                c_prev,
+                hidden,
+            } => {
+                divides("dh", dh, hidden)?;
+                for (what, v) in [("dc", dc), ("c", c), ("c_prev", c_prev)] {
+                    want(what, v, dh.len)?;
+                }
+                want("gates", gates, 4 * dh.len)?;
+                want("dgates", dgates, 4 * dh.len)
+            }
+            Op::GruCellForward {
+                gates,
+                h,
+                hw,
+                h_prev,
+                hidden,
+            } => {
+                divides("h", h, hidden)?;
+                want("h_prev", h_prev, h.len)?;
+                want("hw", hw, 3 * h.len)?;
+                want("gates", gates, 3 * h.len)
+            }
+            Op::GruCellBackward {
+                dxw,
+                dhw,
+                dh_prev,
+                dh,
+                gates,
+                hw,
+                h_prev,
+                hidden,
+            } => {
+                divides("dh", dh, hidden)?;
+                want("h_prev", h_prev, dh.len)?;
+                if let Some(d) = dh_prev {
+                    want("dh_prev", d, dh.len)?;
+                }
+                for (what, v) in [("dxw", dxw), ("dhw", dhw), ("gates", gates), ("hw", hw)] {
+                    want(what, v, 3 * dh.len)?;
+                }
+                Ok(())
+            }
+            Op::Dropout { out, x, seed, p, .. } => {
+                check_p(p)?;
+                want("seed", seed, 1)?;
+                want("x", x, out.len)
+            }
+            Op::DropoutBackward { dx, seed, p, .. } => {
+                check_p(p)?;
+                want("seed", seed, 1)?;
+                want("dx", dx, dx.len.max(1))
+            }
             Op::SoftmaxXent {
                 logits,
                 losses,
@@ -403,6 +570,15 @@ impl Op {
                 want("hyper", hyper, 4)
             }
         }
+    }
+}
+
+/// A dropout op's probability lies in (0, 1): p = 0 records no op at all.
+fn check_p(p: f32) -> Result<()> {
+    if p.is_finite() && p > 0.0 && p < 1.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid("dropout op probability", p, "must be in (0, 1)"))
     }
 }
 

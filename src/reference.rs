@@ -9,16 +9,32 @@ use crate::data::Block;
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
 use crate::params::ParamLayout;
-use crate::plan::{Elem, Section};
+use crate::plan::{Elem, Section, View};
 
-/// Loss, flat gradients (layout order), and final hidden state `[L, B, H]`
-/// of `block` from the initial hidden state `state` (zeros when `None`).
+/// What [`loss_and_gradients`] returns.
+#[derive(Clone, Debug)]
+pub struct Gradients<F> {
+    /// Mean cross-entropy over the block.
+    pub loss: F,
+    /// ∂loss/∂params, flat in layout order.
+    pub grads: Vec<F>,
+    /// Final hidden state `[L, B, H]`.
+    pub h: Vec<F>,
+    /// Final LSTM cell state `[L, B, H]`.
+    pub c: Option<Vec<F>>,
+}
+
+/// Loss, gradients and final state of `block` from the initial state `h0`
+/// (and `c0` for LSTM; zeros when `None`). With dropout in `config`, the
+/// masks come from `dropout_seed` (the value a trainer writes per block).
 pub fn loss_and_gradients<F: Scalar>(
     config: &ModelConfig,
     params: &[F],
     block: &Block,
-    state: Option<&[F]>,
-) -> Result<(F, Vec<F>, Vec<F>)> {
+    h0: Option<&[F]>,
+    c0: Option<&[F]>,
+    dropout_seed: u32,
+) -> Result<Gradients<F>> {
     config.validate()?;
     let layout = ParamLayout::new(config);
     if params.len() != layout.total() {
@@ -36,34 +52,37 @@ pub fn loss_and_gradients<F: Scalar>(
         .iter()
         .map(|b| vec![F::zero(); if b.elem == Elem::Float { b.len } else { 0 }])
         .collect();
-    floats[graph.params.buf.0].copy_from_slice(params);
-    if let Some(state) = state {
-        let slot = &mut floats[graph.state_h.buf.0];
-        if state.len() != slot.len() {
-            return Err(Error::shape("initial hidden state", slot.len(), state.len()));
+    let mut fill = |view: Option<View>, values: Option<&[F]>, what: &str| -> Result<()> {
+        if let (Some(view), Some(values)) = (view, values) {
+            let slot = &mut floats[view.buf.0];
+            if values.len() != slot.len() {
+                return Err(Error::shape(what, slot.len(), values.len()));
+            }
+            slot.copy_from_slice(values);
         }
-        slot.copy_from_slice(state);
-    }
-    let targets = graph.targets.expect("training plan has targets");
+        Ok(())
+    };
+    fill(Some(graph.params), Some(params), "parameters")?;
+    fill(Some(graph.state_h), h0, "initial hidden state")?;
+    fill(graph.state_c, c0, "initial cell state")?;
+    let seed = [dropout_seed];
+    let targets = graph.targets.map(|t| t.buf.0);
     let mut slots: Vec<Slot<'_, F>> = Vec::with_capacity(floats.len());
     for (i, f) in floats.iter_mut().enumerate() {
-        if plan.buffers[i].elem == Elem::Id {
-            let ids = if i == graph.tokens.buf.0 {
-                &block.inputs
-            } else if i == targets.buf.0 {
-                &block.targets
-            } else {
-                return Err(Error::Internal("unknown id buffer".into()));
-            };
-            slots.push(Slot::Id(ids));
-        } else {
-            slots.push(Slot::Float(f));
-        }
+        slots.push(match plan.buffers[i].elem {
+            Elem::Float => Slot::Float(f),
+            Elem::Id if i == graph.tokens.buf.0 => Slot::Id(&block.inputs),
+            Elem::Id if Some(i) == targets => Slot::Id(&block.targets),
+            Elem::Id => Slot::Id(&seed),
+        });
     }
     cpu::execute(plan, &[Section::Forward, Section::Backward], &mut slots)?;
     drop(slots);
-    let loss = floats[graph.stats.buf.0][0];
-    let grads = floats[graph.grads.expect("training plan has grads").buf.0].clone();
-    let state = floats[graph.state_h.buf.0].clone();
-    Ok((loss, grads, state))
+    let take = |v: View| floats[v.buf.0].clone();
+    Ok(Gradients {
+        loss: floats[graph.stats.buf.0][0],
+        grads: graph.grads.map(take).unwrap_or_default(),
+        h: take(graph.state_h),
+        c: graph.state_c.map(take),
+    })
 }

@@ -3,10 +3,11 @@
 
 use crate::bptt::{self, Graph, Mode};
 use crate::config::TrainConfig;
+use crate::cpu::kernels::lowbias32;
 use crate::data::Block;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::plan::Section;
+use crate::plan::{Section, View};
 use crate::program::Program;
 
 /// What one block reported (read only when asked).
@@ -30,6 +31,8 @@ pub struct Trainer {
     program: Program,
     /// Optimizer steps taken (Adam's t).
     steps: u64,
+    /// Blocks run (steps and gradient-only blocks): the dropout mask counter.
+    blocks: u64,
     /// Sections run by the last block, for the stats read.
     last: Option<&'static [Section]>,
 }
@@ -54,6 +57,7 @@ impl Trainer {
             graph,
             program,
             steps: 0,
+            blocks: 0,
             last: None,
         })
     }
@@ -84,7 +88,13 @@ impl Trainer {
         block.check(self.config.bptt, self.config.batch, c.vocab(), c.classes())?;
         self.program.write_ids(self.graph.tokens, &block.inputs)?;
         self.program
-            .write_ids(self.graph.targets.expect("training plan"), &block.targets)
+            .write_ids(self.graph.targets.expect("training plan"), &block.targets)?;
+        if let Some(seed) = self.graph.dropout_seed {
+            self.program
+                .write_ids(seed, &[mask_seed(self.config.seed, self.blocks)])?;
+        }
+        self.blocks += 1;
+        Ok(())
     }
 
     /// Loss and gradient norm of the last block (one small readback).
@@ -127,13 +137,35 @@ impl Trainer {
         self.program.write(self.graph.state_h, state)
     }
 
-    /// Zeroes the hidden state of every stream and layer.
-    pub fn reset_state(&mut self) -> Result<()> {
-        self.program
-            .write(self.graph.state_h, &vec![0.0; self.graph.state_h.len])
+    /// The carried LSTM cell state `[layers, batch, hidden]`; an error for other cells.
+    pub fn cell_state(&self) -> Result<Vec<f32>> {
+        self.program.read(self.state_c()?)
     }
 
-    /// Zeroes the hidden state of one stream (every layer), e.g. at a document boundary.
+    /// Sets the carried LSTM cell state `[layers, batch, hidden]`.
+    pub fn set_cell_state(&mut self, state: &[f32]) -> Result<()> {
+        if let Some(i) = state.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFinite {
+                what: format!("cell state element {i}"),
+                got: state[i],
+            });
+        }
+        self.program.write(self.state_c()?, state)
+    }
+
+    fn state_c(&self) -> Result<View> {
+        let cell = self.model.config().cell;
+        self.graph
+            .state_c
+            .ok_or_else(|| Error::Mismatch(format!("a {} model has no cell state", cell.name())))
+    }
+
+    /// Zeroes the hidden (and cell) state of every stream and layer.
+    pub fn reset_state(&mut self) -> Result<()> {
+        zero_state(&self.program, &self.graph)
+    }
+
+    /// Zeroes the state of one stream (h and c, every layer), e.g. at a document boundary.
     pub fn reset_stream(&mut self, stream: usize) -> Result<()> {
         let (b, h) = (self.config.batch, self.model.config().hidden);
         if stream >= b {
@@ -141,8 +173,9 @@ impl Trainer {
         }
         let zeros = vec![0.0; h];
         for l in 0..self.model.config().layers {
-            self.program
-                .write(self.graph.state_h.sub((l * b + stream) * h, h), &zeros)?;
+            for state in [Some(self.graph.state_h), self.graph.state_c].into_iter().flatten() {
+                self.program.write(state.sub((l * b + stream) * h, h), &zeros)?;
+            }
         }
         Ok(())
     }
@@ -215,8 +248,7 @@ impl Evaluator {
 
     /// Mean loss over `blocks`, starting from a zero state carried across them.
     pub fn evaluate<'a>(&mut self, blocks: impl IntoIterator<Item = &'a Block>) -> Result<f32> {
-        self.program
-            .write(self.graph.state_h, &vec![0.0; self.graph.state_h.len])?;
+        zero_state(&self.program, &self.graph)?;
         let (mut total, mut count) = (0.0f64, 0usize);
         for block in blocks {
             block.check(self.steps, self.batch, self.vocab, self.classes)?;
@@ -232,4 +264,18 @@ impl Evaluator {
         }
         Ok((total / count as f64) as f32)
     }
+}
+
+/// Zeroes the carried state of a program (h, and c for LSTM).
+pub(crate) fn zero_state(program: &Program, graph: &Graph) -> Result<()> {
+    for state in [Some(graph.state_h), graph.state_c].into_iter().flatten() {
+        program.write(state, &vec![0.0; state.len])?;
+    }
+    Ok(())
+}
+
+/// The dropout seed of block number `block` under the training seed `seed`.
+fn mask_seed(seed: u64, block: u64) -> u32 {
+    let mix = |x: u64| lowbias32(x as u32 ^ lowbias32((x >> 32) as u32));
+    lowbias32(mix(seed) ^ mix(block.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
 }

@@ -109,19 +109,166 @@ pub fn rnn_cell_forward<F: Scalar>(h: &mut [F], pre: &[F], activation: Activatio
     }
 }
 
-/// In place: `dpre = dh ⊙ act'(h)` with `dpre` holding `dh` on entry;
-/// tanh' = 1 - h², relu' = [h > 0].
-pub fn rnn_cell_backward<F: Scalar>(dpre: &mut [F], h: &[F], activation: Activation) {
-    for (d, &h) in dpre.iter_mut().zip(h) {
-        *d *= match activation {
+/// `dpre = dh ⊙ act'(h)`; tanh' = 1 - h², relu' = [h > 0].
+pub fn rnn_cell_backward<F: Scalar>(dpre: &mut [F], dh: &[F], h: &[F], activation: Activation) {
+    for ((d, &dh), &h) in dpre.iter_mut().zip(dh).zip(h) {
+        let slope = match activation {
             Activation::Tanh => F::one() - h * h,
-            Activation::Relu => {
-                if h > F::zero() {
-                    F::one()
-                } else {
-                    F::zero()
-                }
+            Activation::Relu if h > F::zero() => F::one(),
+            Activation::Relu => F::zero(),
+        };
+        *d = dh * slope;
+    }
+}
+
+/// σ(x) without overflow: e^{-x} is only taken for x ≥ 0, e^{x} for x < 0.
+pub fn sigmoid<F: Scalar>(x: F) -> F {
+    if x >= F::zero() {
+        F::one() / (F::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (F::one() + e)
+    }
+}
+
+/// LSTM step over rows of `gates [B, 4H]` (blocks i, f, g, o). In place the
+/// pre-activations become σ(i), σ(f), tanh(g), σ(o); `c = f c_prev + i g`, `h = o tanh(c)`.
+pub fn lstm_cell_forward<F: Scalar>(gates: &mut [F], c: &mut [F], h: &mut [F], c_prev: &[F], hidden: usize) {
+    let rows = gates.chunks_exact_mut(4 * hidden).zip(c.chunks_exact_mut(hidden));
+    for ((g, c), (h, c_prev)) in rows.zip(h.chunks_exact_mut(hidden).zip(c_prev.chunks_exact(hidden))) {
+        for j in 0..hidden {
+            let (i, f) = (sigmoid(g[j]), sigmoid(g[hidden + j]));
+            let (gg, o) = (g[2 * hidden + j].tanh(), sigmoid(g[3 * hidden + j]));
+            (g[j], g[hidden + j], g[2 * hidden + j], g[3 * hidden + j]) = (i, f, gg, o);
+            c[j] = f * c_prev[j] + i * gg;
+            h[j] = o * c[j].tanh();
+        }
+    }
+}
+
+/// LSTM step backward. With tc = tanh(c): ∂c = dc + dh·o·(1 - tc²); then
+/// ∂i = ∂c·g, ∂f = ∂c·c_prev, ∂g = ∂c·i, ∂o = dh·tc, each times its
+/// activation's slope into `dgates`; `dc` becomes ∂c·f, the carry to step t-1.
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_cell_backward<F: Scalar>(
+    dgates: &mut [F],
+    dc: &mut [F],
+    dh: &[F],
+    gates: &[F],
+    c: &[F],
+    c_prev: &[F],
+    hidden: usize,
+) {
+    let one = F::one();
+    let rows = dgates.chunks_exact_mut(4 * hidden).zip(dc.chunks_exact_mut(hidden));
+    let inputs = dh.chunks_exact(hidden).zip(gates.chunks_exact(4 * hidden));
+    let cells = c.chunks_exact(hidden).zip(c_prev.chunks_exact(hidden));
+    for (((dg, dc), (dh, g)), (c, c_prev)) in rows.zip(inputs).zip(cells) {
+        for j in 0..hidden {
+            let (i, f, gg, o) = (g[j], g[hidden + j], g[2 * hidden + j], g[3 * hidden + j]);
+            let tc = c[j].tanh();
+            let dcell = dc[j] + dh[j] * o * (one - tc * tc);
+            dg[j] = dcell * gg * i * (one - i);
+            dg[hidden + j] = dcell * c_prev[j] * f * (one - f);
+            dg[2 * hidden + j] = dcell * i * (one - gg * gg);
+            dg[3 * hidden + j] = dh[j] * tc * o * (one - o);
+            dc[j] = dcell * f;
+        }
+    }
+}
+
+/// GRU step over rows of `[B, 3H]` (blocks r, z, n). In place `gates` goes
+/// from `W_i x + b_i` to r, z, n: r, z = σ(x· + hw·), n = tanh(x_n + r·hw_n);
+/// `h = (1 - z) n + z h_prev`.
+pub fn gru_cell_forward<F: Scalar>(gates: &mut [F], h: &mut [F], hw: &[F], h_prev: &[F], hidden: usize) {
+    let rows = gates.chunks_exact_mut(3 * hidden).zip(h.chunks_exact_mut(hidden));
+    for ((g, h), (hw, h_prev)) in rows.zip(hw.chunks_exact(3 * hidden).zip(h_prev.chunks_exact(hidden))) {
+        for j in 0..hidden {
+            let r = sigmoid(g[j] + hw[j]);
+            let z = sigmoid(g[hidden + j] + hw[hidden + j]);
+            let n = (g[2 * hidden + j] + r * hw[2 * hidden + j]).tanh();
+            (g[j], g[hidden + j], g[2 * hidden + j]) = (r, z, n);
+            h[j] = (F::one() - z) * n + z * h_prev[j];
+        }
+    }
+}
+
+/// GRU step backward. ∂n̂ = dh·(1 - z)·(1 - n²) is the gradient of n's
+/// pre-activation; ∂r̂ = ∂n̂·hw_n·r(1 - r), ∂ẑ = dh·(h_prev - n)·z(1 - z).
+/// `dxw = [∂r̂, ∂ẑ, ∂n̂]`, `dhw = [∂r̂, ∂ẑ, r·∂n̂]`; adds `dh·z` into `dh_prev` when given.
+#[allow(clippy::too_many_arguments)]
+pub fn gru_cell_backward<F: Scalar>(
+    dxw: &mut [F],
+    dhw: &mut [F],
+    mut dh_prev: Option<&mut [F]>,
+    dh: &[F],
+    gates: &[F],
+    hw: &[F],
+    h_prev: &[F],
+    hidden: usize,
+) {
+    let one = F::one();
+    let rows = dh.len() / hidden;
+    for b in 0..rows {
+        let (g, hw) = (
+            &gates[3 * hidden * b..][..3 * hidden],
+            &hw[3 * hidden * b..][..3 * hidden],
+        );
+        for j in 0..hidden {
+            let (r, z, n) = (g[j], g[hidden + j], g[2 * hidden + j]);
+            let (dh, h_prev) = (dh[hidden * b + j], h_prev[hidden * b + j]);
+            let dn = dh * (one - z) * (one - n * n);
+            let dr = dn * hw[2 * hidden + j] * r * (one - r);
+            let dz = dh * (h_prev - n) * z * (one - z);
+            let at = 3 * hidden * b;
+            (dxw[at + j], dxw[at + hidden + j], dxw[at + 2 * hidden + j]) = (dr, dz, dn);
+            (dhw[at + j], dhw[at + hidden + j], dhw[at + 2 * hidden + j]) = (dr, dz, r * dn);
+            if let Some(dp) = dh_prev.as_deref_mut() {
+                dp[hidden * b + j] += dh * z;
             }
+        }
+    }
+}
+
+/// Chris Wellons' `lowbias32` integer hash; `lowbias32` in common.wgsl is its twin.
+pub fn lowbias32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^= x >> 16;
+    x
+}
+
+/// Whether element `i` survives dropout with probability `p`: a uniform
+/// u = (24 high bits of hash(hash(i) ^ key)) / 2²⁴ with key = hash(seed ^ hash(salt)),
+/// kept when u ≥ p. Counter-based, so both backends draw the same mask.
+pub fn dropout_keep(i: u32, seed: u32, salt: u32, p: f32) -> bool {
+    let key = lowbias32(seed ^ lowbias32(salt));
+    let u = (lowbias32(lowbias32(i) ^ key) >> 8) as f32 * (1.0 / 16_777_216.0);
+    u >= p
+}
+
+/// `out = x ⊙ keep / (1 - p)`.
+pub fn dropout<F: Scalar>(out: &mut [F], x: &[F], seed: &[u32], salt: u32, p: f32) {
+    let scale = F::one() / (F::one() - F::from_f32(p));
+    for (i, (o, &x)) in out.iter_mut().zip(x).enumerate() {
+        *o = if dropout_keep(i as u32, seed[0], salt, p) {
+            x * scale
+        } else {
+            F::zero()
+        };
+    }
+}
+
+/// In place: `dx ⊙= keep / (1 - p)`.
+pub fn dropout_backward<F: Scalar>(dx: &mut [F], seed: &[u32], salt: u32, p: f32) {
+    let scale = F::one() / (F::one() - F::from_f32(p));
+    for (i, d) in dx.iter_mut().enumerate() {
+        *d = if dropout_keep(i as u32, seed[0], salt, p) {
+            *d * scale
+        } else {
+            F::zero()
         };
     }
 }

@@ -169,7 +169,10 @@ impl Context {
 
     /// Checks a buffer size against the device's limits before creating it.
     pub(crate) fn check_size(&self, name: &str, bytes: u64) -> Result<()> {
-        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        let limit = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
         if bytes > limit {
             return Err(Error::BufferTooLarge {
                 name: name.into(),

@@ -89,7 +89,7 @@ fn view(buf: usize, len: usize) -> View {
     }
 }
 
-/// One op of every variant (and both matmul bias cases).
+/// One op of every variant (and both matmul bias cases, both GRU backward dh_prev cases).
 fn example_ops() -> Vec<Op> {
     let (m, n, k) = (7, 65, 9);
     let matmul = Matmul {
@@ -141,8 +141,65 @@ fn example_ops() -> Vec<Op> {
         },
         Op::RnnCellBackward {
             dpre: view(0, 33),
-            h: view(1, 33),
+            dh: view(1, 33),
+            h: view(2, 33),
             activation: Activation::Relu,
+        },
+        Op::LstmCellForward {
+            gates: view(0, 3 * 4 * 5),
+            c: view(1, 3 * 5),
+            h: view(2, 3 * 5),
+            c_prev: view(3, 3 * 5),
+            hidden: 5,
+        },
+        Op::LstmCellBackward {
+            dgates: view(0, 3 * 4 * 5),
+            dc: view(1, 3 * 5),
+            dh: view(2, 3 * 5),
+            gates: view(3, 3 * 4 * 5),
+            c: view(4, 3 * 5),
+            c_prev: view(5, 3 * 5),
+            hidden: 5,
+        },
+        Op::GruCellForward {
+            gates: view(0, 3 * 3 * 5),
+            h: view(1, 3 * 5),
+            hw: view(2, 3 * 3 * 5),
+            h_prev: view(3, 3 * 5),
+            hidden: 5,
+        },
+        Op::GruCellBackward {
+            dxw: view(0, 3 * 3 * 5),
+            dhw: view(1, 3 * 3 * 5),
+            dh_prev: Some(view(2, 3 * 5)),
+            dh: view(3, 3 * 5),
+            gates: view(4, 3 * 3 * 5),
+            hw: view(5, 3 * 3 * 5),
+            h_prev: view(6, 3 * 5),
+            hidden: 5,
+        },
+        Op::GruCellBackward {
+            dxw: view(0, 3 * 3 * 5),
+            dhw: view(1, 3 * 3 * 5),
+            dh_prev: None,
+            dh: view(3, 3 * 5),
+            gates: view(4, 3 * 3 * 5),
+            hw: view(5, 3 * 3 * 5),
+            h_prev: view(6, 3 * 5),
+            hidden: 5,
+        },
+        Op::Dropout {
+            out: view(0, 300),
+            x: view(1, 300),
+            seed: view(2, 1),
+            salt: 7,
+            p: 0.25,
+        },
+        Op::DropoutBackward {
+            dx: view(0, 300),
+            seed: view(1, 1),
+            salt: 7,
+            p: 0.25,
         },
         Op::SoftmaxXent {
             logits: view(0, 3 * 7),
@@ -244,6 +301,10 @@ fn lower_binds_the_op_views_and_the_kernel_uniform() {
         let mut args: Vec<View> = writes.into_iter().chain(reads.into_iter().map(|(v, _)| v)).collect();
         if let Op::Matmul(Matmul { bias: None, a, .. }) = op {
             args.push(*a);
+        }
+        // Without dh_prev, dh fills the dh_prev binding (after dxw, dhw).
+        if let Op::GruCellBackward { dh_prev: None, dh, .. } = op {
+            args.insert(2, *dh);
         }
         assert_eq!(d.views, args, "{name}: bound views vs the op's arguments");
     }

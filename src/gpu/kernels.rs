@@ -22,6 +22,9 @@ const UTIL: &str = include_str!("../../shaders/util.wgsl");
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 const EMBED: &str = include_str!("../../shaders/embed.wgsl");
 const RNN_CELL: &str = include_str!("../../shaders/rnn_cell.wgsl");
+const LSTM_CELL: &str = include_str!("../../shaders/lstm_cell.wgsl");
+const GRU_CELL: &str = include_str!("../../shaders/gru_cell.wgsl");
+const DROPOUT: &str = include_str!("../../shaders/dropout.wgsl");
 const SOFTMAX: &str = include_str!("../../shaders/softmax.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
@@ -93,7 +96,37 @@ pub(crate) static RNN_CELL_FORWARD: Kernel = Kernel {
 pub(crate) static RNN_CELL_BACKWARD: Kernel = Kernel {
     name: "rnn_cell_backward",
     source: RNN_CELL,
-    storage: &[F, F],
+    storage: &[F, F, F],
+};
+pub(crate) static LSTM_CELL_FORWARD: Kernel = Kernel {
+    name: "lstm_cell_forward",
+    source: LSTM_CELL,
+    storage: &[F, F, F, F],
+};
+pub(crate) static LSTM_CELL_BACKWARD: Kernel = Kernel {
+    name: "lstm_cell_backward",
+    source: LSTM_CELL,
+    storage: &[F, F, F, F, F, F],
+};
+pub(crate) static GRU_CELL_FORWARD: Kernel = Kernel {
+    name: "gru_cell_forward",
+    source: GRU_CELL,
+    storage: &[F, F, F, F],
+};
+pub(crate) static GRU_CELL_BACKWARD: Kernel = Kernel {
+    name: "gru_cell_backward",
+    source: GRU_CELL,
+    storage: &[F, F, F, F, F, F, F],
+};
+pub(crate) static DROPOUT_FORWARD: Kernel = Kernel {
+    name: "dropout",
+    source: DROPOUT,
+    storage: &[F, F, ID],
+};
+pub(crate) static DROPOUT_BACKWARD: Kernel = Kernel {
+    name: "dropout_backward",
+    source: DROPOUT,
+    storage: &[F, ID],
 };
 pub(crate) static SOFTMAX_XENT: Kernel = Kernel {
     name: "softmax_xent",
@@ -143,7 +176,7 @@ pub(crate) static ADAM: Kernel = Kernel {
 
 /// Every kernel (the tests walk them all).
 #[cfg(test)]
-pub(crate) static KERNELS: [&Kernel; 16] = [
+pub(crate) static KERNELS: [&Kernel; 22] = [
     &FILL,
     &COPY,
     &MATMUL_KERNEL,
@@ -151,6 +184,12 @@ pub(crate) static KERNELS: [&Kernel; 16] = [
     &EMBED_BACKWARD,
     &RNN_CELL_FORWARD,
     &RNN_CELL_BACKWARD,
+    &LSTM_CELL_FORWARD,
+    &LSTM_CELL_BACKWARD,
+    &GRU_CELL_FORWARD,
+    &GRU_CELL_BACKWARD,
+    &DROPOUT_FORWARD,
+    &DROPOUT_BACKWARD,
     &SOFTMAX_XENT,
     &LOG_SOFTMAX,
     &LOSS_SUM,
@@ -318,14 +357,140 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             };
             dispatch(&RNN_CELL_FORWARD, vec![h, pre], params, grid_per_item(h.len))
         }
-        Op::RnnCellBackward { dpre, h, activation } => {
+        Op::RnnCellBackward {
+            dpre,
+            dh,
+            h,
+            activation,
+        } => {
             let params = RnnCellBackwardParams {
                 dpre_off: off(dpre),
+                dh_off: off(dh),
                 h_off: off(h),
                 len: u32_of(dpre.len),
                 activation: activation_code(activation),
+                _pad: [0; 3],
             };
-            dispatch(&RNN_CELL_BACKWARD, vec![dpre, h], params, grid_per_item(dpre.len))
+            dispatch(&RNN_CELL_BACKWARD, vec![dpre, dh, h], params, grid_per_item(dpre.len))
+        }
+        Op::LstmCellForward {
+            gates,
+            c,
+            h,
+            c_prev,
+            hidden,
+        } => {
+            let params = LstmCellForwardParams {
+                gates_off: off(gates),
+                c_off: off(c),
+                h_off: off(h),
+                c_prev_off: off(c_prev),
+                rows: u32_of(h.len / hidden),
+                hidden: u32_of(hidden),
+                _pad: [0; 2],
+            };
+            dispatch(
+                &LSTM_CELL_FORWARD,
+                vec![gates, c, h, c_prev],
+                params,
+                grid_per_item(h.len),
+            )
+        }
+        Op::LstmCellBackward {
+            dgates,
+            dc,
+            dh,
+            gates,
+            c,
+            c_prev,
+            hidden,
+        } => {
+            let params = LstmCellBackwardParams {
+                dgates_off: off(dgates),
+                dc_off: off(dc),
+                dh_off: off(dh),
+                gates_off: off(gates),
+                c_off: off(c),
+                c_prev_off: off(c_prev),
+                rows: u32_of(dh.len / hidden),
+                hidden: u32_of(hidden),
+            };
+            let views = vec![dgates, dc, dh, gates, c, c_prev];
+            dispatch(&LSTM_CELL_BACKWARD, views, params, grid_per_item(dh.len))
+        }
+        Op::GruCellForward {
+            gates,
+            h,
+            hw,
+            h_prev,
+            hidden,
+        } => {
+            let params = GruCellForwardParams {
+                gates_off: off(gates),
+                h_off: off(h),
+                hw_off: off(hw),
+                h_prev_off: off(h_prev),
+                rows: u32_of(h.len / hidden),
+                hidden: u32_of(hidden),
+                _pad: [0; 2],
+            };
+            dispatch(
+                &GRU_CELL_FORWARD,
+                vec![gates, h, hw, h_prev],
+                params,
+                grid_per_item(h.len),
+            )
+        }
+        Op::GruCellBackward {
+            dxw,
+            dhw,
+            dh_prev,
+            dh,
+            gates,
+            hw,
+            h_prev,
+            hidden,
+        } => {
+            // Without dh_prev, `dh` fills the binding and the kernel never writes it.
+            let target = dh_prev.unwrap_or(dh);
+            let params = GruCellBackwardParams {
+                dxw_off: off(dxw),
+                dhw_off: off(dhw),
+                dh_prev_off: off(target),
+                dh_off: off(dh),
+                gates_off: off(gates),
+                hw_off: off(hw),
+                h_prev_off: off(h_prev),
+                rows: u32_of(dh.len / hidden),
+                hidden: u32_of(hidden),
+                has_dh_prev: dh_prev.is_some().into(),
+                _pad: [0; 2],
+            };
+            let views = vec![dxw, dhw, target, dh, gates, hw, h_prev];
+            dispatch(&GRU_CELL_BACKWARD, views, params, grid_per_item(dh.len))
+        }
+        Op::Dropout { out, x, seed, salt, p } => {
+            let params = DropoutParams {
+                out_off: off(out),
+                x_off: off(x),
+                seed_off: off(seed),
+                len: u32_of(out.len),
+                salt,
+                p,
+                _pad: [0; 2],
+            };
+            dispatch(&DROPOUT_FORWARD, vec![out, x, seed], params, grid_per_item(out.len))
+        }
+        Op::DropoutBackward { dx, seed, salt, p } => {
+            let params = DropoutBackwardParams {
+                dx_off: off(dx),
+                seed_off: off(seed),
+                len: u32_of(dx.len),
+                salt,
+                p,
+                _pad: [0; 3],
+            };
+            dispatch(&DROPOUT_BACKWARD, vec![dx, seed], params, grid_per_item(dx.len))
         }
         Op::SoftmaxXent {
             logits,

@@ -91,11 +91,101 @@ const _: () = assert!(std::mem::size_of::<RnnCellForwardParams>() == 16);
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(crate) struct RnnCellBackwardParams {
     pub dpre_off: u32,
+    pub dh_off: u32,
     pub h_off: u32,
     pub len: u32,
     pub activation: u32,
+    pub _pad: [u32; 3],
 }
-const _: () = assert!(std::mem::size_of::<RnnCellBackwardParams>() == 16);
+const _: () = assert!(std::mem::size_of::<RnnCellBackwardParams>() == 32);
+
+/// WGSL `LstmCellForwardParams` (lstm_cell.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct LstmCellForwardParams {
+    pub gates_off: u32,
+    pub c_off: u32,
+    pub h_off: u32,
+    pub c_prev_off: u32,
+    pub rows: u32,
+    pub hidden: u32,
+    pub _pad: [u32; 2],
+}
+const _: () = assert!(std::mem::size_of::<LstmCellForwardParams>() == 32);
+
+/// WGSL `LstmCellBackwardParams` (lstm_cell.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct LstmCellBackwardParams {
+    pub dgates_off: u32,
+    pub dc_off: u32,
+    pub dh_off: u32,
+    pub gates_off: u32,
+    pub c_off: u32,
+    pub c_prev_off: u32,
+    pub rows: u32,
+    pub hidden: u32,
+}
+const _: () = assert!(std::mem::size_of::<LstmCellBackwardParams>() == 32);
+
+/// WGSL `GruCellForwardParams` (gru_cell.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct GruCellForwardParams {
+    pub gates_off: u32,
+    pub h_off: u32,
+    pub hw_off: u32,
+    pub h_prev_off: u32,
+    pub rows: u32,
+    pub hidden: u32,
+    pub _pad: [u32; 2],
+}
+const _: () = assert!(std::mem::size_of::<GruCellForwardParams>() == 32);
+
+/// WGSL `GruCellBackwardParams` (gru_cell.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct GruCellBackwardParams {
+    pub dxw_off: u32,
+    pub dhw_off: u32,
+    pub dh_prev_off: u32,
+    pub dh_off: u32,
+    pub gates_off: u32,
+    pub hw_off: u32,
+    pub h_prev_off: u32,
+    pub rows: u32,
+    pub hidden: u32,
+    pub has_dh_prev: u32,
+    pub _pad: [u32; 2],
+}
+const _: () = assert!(std::mem::size_of::<GruCellBackwardParams>() == 48);
+
+/// WGSL `DropoutParams` (dropout.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct DropoutParams {
+    pub out_off: u32,
+    pub x_off: u32,
+    pub seed_off: u32,
+    pub len: u32,
+    pub salt: u32,
+    pub p: f32,
+    pub _pad: [u32; 2],
+}
+const _: () = assert!(std::mem::size_of::<DropoutParams>() == 32);
+
+/// WGSL `DropoutBackwardParams` (dropout.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct DropoutBackwardParams {
+    pub dx_off: u32,
+    pub seed_off: u32,
+    pub len: u32,
+    pub salt: u32,
+    pub p: f32,
+    pub _pad: [u32; 3],
+}
+const _: () = assert!(std::mem::size_of::<DropoutBackwardParams>() == 32);
 
 /// WGSL `SoftmaxXentParams` (softmax.wgsl).
 #[repr(C)]

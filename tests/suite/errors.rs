@@ -14,6 +14,7 @@ fn trainer(device: &Device) -> Trainer {
             bptt: 3,
             optimizer: Optimizer::adam(1e-2),
             clip_norm: None,
+            seed: 0,
         },
     )
     .unwrap()
@@ -91,6 +92,7 @@ fn zero_sizes_are_refused() {
                 bptt,
                 optimizer: Optimizer::adam(1e-3),
                 clip_norm: None,
+                seed: 0,
             },
         )
         .err()
@@ -119,6 +121,7 @@ fn non_finite_learning_rate_and_clip_are_refused() {
                 bptt: 3,
                 optimizer,
                 clip_norm: None,
+                seed: 0,
             },
         )
         .err()
@@ -141,6 +144,7 @@ fn non_finite_learning_rate_and_clip_are_refused() {
             bptt: 3,
             optimizer: Optimizer::adam(1e-3),
             clip_norm: Some(f32::NAN),
+            seed: 0,
         },
     )
     .err()

@@ -18,17 +18,23 @@ fn check(cell: Cell) {
     let layout = ParamLayout::new(&config);
     let params: Vec<f64> = layout.init(config.hidden, 3).iter().map(|&x| x as f64 * 2.0).collect();
     let block = random_block(4, 3, 7, 11);
-    // A non-zero carried state, so the gradient through h_0 is exercised.
-    let state: Vec<f64> = random_values(2 * 3 * 5, 0.5, 5).iter().map(|&x| x as f64).collect();
-    let (_, grads, _) = loss_and_gradients(&config, &params, &block, Some(&state)).unwrap();
+    // A non-zero carried state (h, and c for LSTM), so the gradient through it is exercised.
+    let to64 = |v: Vec<f32>| v.into_iter().map(|x| x as f64).collect::<Vec<f64>>();
+    let h0 = to64(random_values(2 * 3 * 5, 0.5, 5));
+    let c0 = to64(random_values(2 * 3 * 5, 0.5, 6));
+    let c0 = (cell == Cell::Lstm).then_some(&c0[..]);
+    let loss = |p: &[f64]| loss_and_gradients(&config, p, &block, Some(&h0), c0, 0).unwrap().loss;
+    let grads = loss_and_gradients(&config, &params, &block, Some(&h0), c0, 0)
+        .unwrap()
+        .grads;
     for tensor in layout.tensors() {
         let mut worst = 0.0f64;
         for i in tensor.range() {
             let mut p = params.clone();
             p[i] = params[i] + H;
-            let up = loss_and_gradients(&config, &p, &block, Some(&state)).unwrap().0;
+            let up = loss(&p);
             p[i] = params[i] - H;
-            let down = loss_and_gradients(&config, &p, &block, Some(&state)).unwrap().0;
+            let down = loss(&p);
             let numeric = (up - down) / (2.0 * H);
             let err = (grads[i] - numeric).abs();
             assert!(
@@ -54,4 +60,14 @@ fn cpu_rnn_tanh_gradients_match_finite_differences() {
 #[test]
 fn cpu_rnn_relu_gradients_match_finite_differences() {
     check(Cell::RnnRelu);
+}
+
+#[test]
+fn cpu_lstm_gradients_match_finite_differences() {
+    check(Cell::Lstm);
+}
+
+#[test]
+fn cpu_gru_gradients_match_finite_differences() {
+    check(Cell::Gru);
 }

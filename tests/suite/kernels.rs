@@ -55,6 +55,15 @@ impl Case {
         whole.sub(PAD, len)
     }
 
+    /// A one-element id buffer holding `value` (a dropout seed), padded like the others.
+    fn seed(&mut self, name: &str, value: u32) -> View {
+        let mut ids = vec![0xdead_beef; 1 + 2 * PAD];
+        ids[PAD] = value;
+        let whole = self.plan.buffer(name, ids.len(), Elem::Id);
+        self.init.push(BufferInit::Id(ids));
+        whole.sub(PAD, 1)
+    }
+
     fn push(&mut self, op: Op) {
         self.plan.push(rnn_wgpu::plan::Section::Forward, op);
     }
@@ -62,14 +71,19 @@ impl Case {
     /// Runs on both backends, compares every float buffer, and returns the
     /// CPU's buffers (equal to the GPU's within `tol`).
     fn check(&self, tol: Tolerance) -> Vec<Vec<f32>> {
+        self.check_both(tol).0
+    }
+
+    /// Like [`Case::check`], also returning the GPU's buffers when there is a GPU.
+    fn check_both(&self, tol: Tolerance) -> (Vec<Vec<f32>>, Option<Vec<Vec<f32>>>) {
         let cpu = run_plan(&Device::cpu(), &self.plan, &self.init).unwrap();
-        if let Some(gpu) = gpu() {
-            let got = run_plan(&gpu, &self.plan, &self.init).unwrap();
+        let gpu = gpu().map(|gpu| run_plan(&gpu, &self.plan, &self.init).unwrap());
+        if let Some(got) = &gpu {
             for (spec, (g, c)) in self.plan.buffers.iter().zip(got.iter().zip(&cpu)) {
                 assert_close(&spec.name, g, c, tol);
             }
         }
-        cpu
+        (cpu, gpu)
     }
 }
 
@@ -166,10 +180,150 @@ fn gpu_rnn_cells_match_cpu_for_tanh_and_relu() {
                 case.floats(&format!("{name} dpre"), n, 1.0),
                 case.floats(&format!("{name} h_in"), n, 1.0),
             );
-            case.push(Op::RnnCellBackward { dpre, h, activation });
+            let dh = case.floats(&format!("{name} dh"), n, 1.0);
+            case.push(Op::RnnCellBackward {
+                dpre,
+                dh,
+                h,
+                activation,
+            });
         }
     }
     case.check(BALANCED);
+}
+
+/// (rows, hidden) pairs: every awkward size meets another, rotated by three.
+fn cell_shapes() -> impl Iterator<Item = (usize, usize)> {
+    SIZES
+        .into_iter()
+        .enumerate()
+        .map(|(i, rows)| (rows, SIZES[(i + 3) % 8]))
+}
+
+#[test]
+fn gpu_lstm_cell_forward_and_backward_match_cpu() {
+    let mut case = Case::new();
+    for (rows, hidden) in cell_shapes() {
+        let name = format!("lstm rows={rows} hidden={hidden}");
+        let n = rows * hidden;
+        // Pre-activations up to ±10 saturate σ and tanh in some elements.
+        let gates = case.floats(&format!("{name} gates"), 4 * n, 10.0);
+        let c = case.floats(&format!("{name} c"), n, 1.0);
+        let h = case.floats(&format!("{name} h"), n, 1.0);
+        let c_prev = case.floats(&format!("{name} c_prev"), n, 3.0);
+        case.push(Op::LstmCellForward {
+            gates,
+            c,
+            h,
+            c_prev,
+            hidden,
+        });
+        // The backward step reads what the forward step saved, as in BPTT.
+        let dgates = case.floats(&format!("{name} dgates"), 4 * n, 1.0);
+        let dc = case.floats(&format!("{name} dc"), n, 1.0);
+        let dh = case.floats(&format!("{name} dh"), n, 1.0);
+        case.push(Op::LstmCellBackward {
+            dgates,
+            dc,
+            dh,
+            gates,
+            c,
+            c_prev,
+            hidden,
+        });
+    }
+    case.check(BALANCED);
+}
+
+#[test]
+fn gpu_gru_cell_forward_and_backward_match_cpu_with_and_without_dh_prev() {
+    let mut case = Case::new();
+    for (rows, hidden) in cell_shapes() {
+        let name = format!("gru rows={rows} hidden={hidden}");
+        let n = rows * hidden;
+        // Both halves of each pre-activation up to ±10: σ and tanh saturate in some elements.
+        let gates = case.floats(&format!("{name} gates"), 3 * n, 10.0);
+        let h = case.floats(&format!("{name} h"), n, 1.0);
+        let hw = case.floats(&format!("{name} hw"), 3 * n, 10.0);
+        let h_prev = case.floats(&format!("{name} h_prev"), n, 1.0);
+        case.push(Op::GruCellForward {
+            gates,
+            h,
+            hw,
+            h_prev,
+            hidden,
+        });
+        let dh = case.floats(&format!("{name} dh"), n, 1.0);
+        for with_dh_prev in [true, false] {
+            let name = format!("{name} dh_prev={with_dh_prev}");
+            let dxw = case.floats(&format!("{name} dxw"), 3 * n, 1.0);
+            let dhw = case.floats(&format!("{name} dhw"), 3 * n, 1.0);
+            // Without dh_prev the GPU binds dh in its place; comparing dh checks it is left alone.
+            let dh_prev = with_dh_prev.then(|| case.floats(&format!("{name} dh_prev"), n, 1.0));
+            case.push(Op::GruCellBackward {
+                dxw,
+                dhw,
+                dh_prev,
+                dh,
+                gates,
+                hw,
+                h_prev,
+                hidden,
+            });
+        }
+    }
+    case.check(BALANCED);
+}
+
+/// Exact equality: both backends draw the mask from the same integer hash and
+/// the 24-bit uniform is exact in f32, so the masks agree bit for bit; a kept
+/// element is x · (1 / (1 - p)), one division and one multiply in f32 on both.
+/// (WGSL only promises division to 2.5 ULP; lavapipe's is correctly rounded.)
+const EXACT: Tolerance = Tolerance { rel: 0.0, abs: 0.0 };
+
+#[test]
+fn gpu_dropout_and_its_backward_match_cpu_bit_for_bit() {
+    let mut case = Case::new();
+    for (i, n) in SIZES.into_iter().chain([4097]).enumerate() {
+        for (k, p) in [0.1, 0.5, 0.9].into_iter().enumerate() {
+            let (salt, seed) = ((i * 3 + k) as u32, [0, 12345, u32::MAX][(i + k) % 3]);
+            let name = format!("dropout n={n} p={p} salt={salt} seed={seed}");
+            let seed = case.seed(&format!("{name} seed"), seed);
+            let out = case.floats(&format!("{name} out"), n, 1.0);
+            let x = case.floats(&format!("{name} x"), n, 1.0);
+            case.push(Op::Dropout { out, x, seed, salt, p });
+            let dx = case.floats(&format!("{name} dx"), n, 1.0);
+            case.push(Op::DropoutBackward { dx, seed, salt, p });
+        }
+    }
+    case.check(EXACT);
+}
+
+#[test]
+fn dropout_keeps_half_at_p_one_half_with_one_mask_on_both_backends_and_both_passes() {
+    const N: usize = 100_000;
+    let mut case = Case::new();
+    let seed = case.seed("seed", 2024);
+    let (salt, p) = (17, 0.5);
+    let out = case.floats("out", N, 1.0);
+    let x = case.values("x", vec![1.0; N]);
+    case.push(Op::Dropout { out, x, seed, salt, p });
+    let dx = case.values("dx", vec![1.0; N]);
+    case.push(Op::DropoutBackward { dx, seed, salt, p });
+    // EXACT also makes the GPU's mask the CPU's: a kept 2.0 never equals a dropped 0.
+    let (cpu, gpu) = case.check_both(EXACT);
+    for (backend, buffers) in [("cpu", Some(&cpu)), ("gpu", gpu.as_ref())] {
+        let Some(buffers) = buffers else { continue };
+        let (out, dx) = (&buffers[out.buf.0][PAD..PAD + N], &buffers[dx.buf.0][PAD..PAD + N]);
+        assert!(
+            out.iter().all(|&v| v == 0.0 || v == 2.0),
+            "{backend}: dropout of ones is 0 or 1 / (1 - p)"
+        );
+        let kept = out.iter().filter(|&&v| v != 0.0).count() as f64 / N as f64;
+        // Binomial(100k, 0.5) has standard deviation 0.0016: ±0.01 is over 6 sigma.
+        assert!((kept - 0.5).abs() <= 0.01, "{backend}: kept fraction {kept} at p = 0.5");
+        assert_eq!(out, dx, "{backend}: dropout_backward recomputes dropout's mask");
+    }
 }
 
 #[test]

@@ -20,6 +20,7 @@ fn hello_toy_learns_to_near_zero_loss_on_both_backends() {
                 bptt: 4,
                 optimizer: Optimizer::adam(0.05),
                 clip_norm: Some(5.0),
+                seed: 0,
             },
         )
         .unwrap();
@@ -60,6 +61,7 @@ fn validation_loss_leaves_weights_and_training_state_alone() {
                 bptt: 8,
                 optimizer: Optimizer::adam(1e-2),
                 clip_norm: Some(5.0),
+                seed: 0,
             },
         )
         .unwrap();

@@ -1,98 +1,125 @@
 //! GPU vs CPU: the same model, block and optimizer give the same loss, every
-//! gradient, and the same parameters after several Adam steps.
+//! gradient, the same final state, and the same parameters after several
+//! clipped Adam steps — for every cell kind at two layers, with dropout off
+//! and on (one seed, one mask on both backends).
 
 use rnn_wgpu::{Cell, Device, Model, Optimizer, TrainConfig, Trainer};
 
 use super::common::{BALANCED, PERMISSIVE, assert_close, gpu, random_block, random_values, small};
 
-fn trainer(device: &Device, cell: Cell, clip: Option<f32>) -> Trainer {
-    let model = Model::new(device, &small(cell, 2, 33, 11), 7).unwrap();
+const CELLS: [Cell; 4] = [Cell::RnnTanh, Cell::RnnRelu, Cell::Lstm, Cell::Gru];
+const DROPOUTS: [f32; 2] = [0.0, 0.3];
+
+fn trainer(device: &Device, cell: Cell, dropout: f32, clip: Option<f32>) -> Trainer {
+    let config = rnn_wgpu::ModelConfig {
+        dropout,
+        ..small(cell, 2, 33, 11)
+    };
+    let model = Model::new(device, &config, 7).unwrap();
     let config = TrainConfig {
         batch: 5,
         bptt: 9,
         optimizer: Optimizer::adam(1e-2),
         clip_norm: clip,
+        seed: 17,
     };
     Trainer::new(model, config).unwrap()
 }
 
-fn gradients_match(cell: Cell) {
+#[test]
+fn gpu_gradients_and_states_match_cpu_for_every_cell_with_and_without_dropout() {
     let Some(gpu) = gpu() else { return };
-    let mut results = Vec::new();
-    for device in [Device::cpu(), gpu] {
-        let mut t = trainer(&device, cell, None);
-        t.set_hidden_state(&random_values(2 * 5 * 33, 0.5, 3)).unwrap();
+    for cell in CELLS {
+        for dropout in DROPOUTS {
+            let mut results = Vec::new();
+            for device in [Device::cpu(), gpu.clone()] {
+                let mut t = trainer(&device, cell, dropout, None);
+                t.set_hidden_state(&random_values(2 * 5 * 33, 0.5, 3)).unwrap();
+                if cell == Cell::Lstm {
+                    t.set_cell_state(&random_values(2 * 5 * 33, 0.5, 4)).unwrap();
+                }
+                t.compute_gradients(&random_block(9, 5, 11, 1)).unwrap();
+                let c = (cell == Cell::Lstm).then(|| t.cell_state().unwrap());
+                results.push((
+                    t.stats().unwrap().loss,
+                    t.gradients().unwrap(),
+                    t.hidden_state().unwrap(),
+                    c,
+                ));
+            }
+            let name = format!("{cell:?} dropout {dropout}");
+            let (cpu, gpu) = (&results[0], &results[1]);
+            assert_close(&format!("{name} loss"), &[gpu.0], &[cpu.0], BALANCED);
+            let layout = rnn_wgpu::ParamLayout::new(&small(cell, 2, 33, 11));
+            for tensor in layout.tensors() {
+                let r = tensor.range();
+                assert_close(
+                    &format!("{name} grad {}", tensor.name),
+                    &gpu.1[r.clone()],
+                    &cpu.1[r],
+                    BALANCED,
+                );
+            }
+            assert_close(&format!("{name} final h"), &gpu.2, &cpu.2, BALANCED);
+            if let (Some(g), Some(c)) = (&gpu.3, &cpu.3) {
+                assert_close(&format!("{name} final c"), g, c, BALANCED);
+            }
+            assert!(cpu.1.iter().any(|&g| g != 0.0), "{name}: gradients are all zero");
+        }
+    }
+}
+
+#[test]
+fn dropout_changes_the_gradients_and_is_off_at_zero() {
+    // The same model with p = 0.3 must differ from p = 0 (the mask is real),
+    // and two runs with one seed must agree bit for bit (the mask is seeded).
+    let device = Device::cpu();
+    let run = |dropout| {
+        let mut t = trainer(&device, Cell::Lstm, dropout, None);
         t.compute_gradients(&random_block(9, 5, 11, 1)).unwrap();
-        let stats = t.stats().unwrap();
-        results.push((
-            stats,
-            t.gradients().unwrap(),
-            t.hidden_state().unwrap(),
-            t.model().layout().clone(),
-        ));
-    }
-    let (cpu, gpu) = (&results[0], &results[1]);
-    assert_close("loss", &[gpu.0.loss], &[cpu.0.loss], BALANCED);
-    for tensor in cpu.3.tensors() {
-        assert_close(
-            &format!("{cell:?} grad {}", tensor.name),
-            &gpu.1[tensor.range()],
-            &cpu.1[tensor.range()],
-            BALANCED,
-        );
-    }
-    assert_close("final hidden state", &gpu.2, &cpu.2, BALANCED);
-    assert!(cpu.1.iter().any(|&g| g != 0.0), "gradients are all zero");
-}
-
-#[test]
-fn gpu_rnn_tanh_gradients_match_cpu() {
-    gradients_match(Cell::RnnTanh);
-}
-
-#[test]
-fn gpu_rnn_relu_gradients_match_cpu() {
-    gradients_match(Cell::RnnRelu);
+        t.gradients().unwrap()
+    };
+    let (off, on, again) = (run(0.0), run(0.3), run(0.3));
+    assert_ne!(off, on);
+    assert_eq!(on, again);
 }
 
 #[test]
 fn gpu_parameters_match_cpu_after_five_clipped_adam_steps() {
     let Some(gpu) = gpu() else { return };
-    for cell in [Cell::RnnTanh, Cell::RnnRelu] {
-        let mut params = Vec::new();
-        let mut losses = Vec::new();
-        for device in [Device::cpu(), gpu.clone()] {
-            // Clip at 0.05 (norms here are ~0.1-0.3) so clipping acts on every step.
-            let mut t = trainer(&device, cell, Some(0.05));
-            let mut l = Vec::new();
-            for i in 0..5 {
-                t.step(&random_block(9, 5, 11, 100 + i)).unwrap();
-                let stats = t.stats().unwrap();
-                assert!(
-                    stats.grad_norm > 0.05 && !stats.skipped,
-                    "clipping inactive or step skipped: {stats:?}"
-                );
-                l.push(stats.loss);
+    for cell in CELLS {
+        for dropout in DROPOUTS {
+            let name = format!("{cell:?} dropout {dropout}");
+            let mut params = Vec::new();
+            let mut losses = Vec::new();
+            for device in [Device::cpu(), gpu.clone()] {
+                // Clip at 0.05 (norms here are ~0.1-0.3) so clipping acts on every step.
+                let mut t = trainer(&device, cell, dropout, Some(0.05));
+                let mut l = Vec::new();
+                for i in 0..5 {
+                    t.step(&random_block(9, 5, 11, 100 + i)).unwrap();
+                    let stats = t.stats().unwrap();
+                    assert!(
+                        stats.grad_norm > 0.05 && !stats.skipped,
+                        "{name}: clipping inactive or skipped: {stats:?}"
+                    );
+                    l.push(stats.loss);
+                }
+                params.push(t.model().params().unwrap());
+                losses.push(l);
             }
-            params.push(t.model().params().unwrap());
-            losses.push(l);
+            assert_close(&format!("{name} losses over 5 steps"), &losses[1], &losses[0], BALANCED);
+            let initial = Model::new(&Device::cpu(), &small(cell, 2, 33, 11), 7)
+                .unwrap()
+                .params()
+                .unwrap();
+            assert_ne!(params[0], initial, "{name}: parameters did not move");
+            assert_close(
+                &format!("{name} parameters after 5 Adam steps"),
+                &params[1],
+                &params[0],
+                PERMISSIVE,
+            );
         }
-        assert_close(
-            &format!("{cell:?} losses over 5 steps"),
-            &losses[1],
-            &losses[0],
-            BALANCED,
-        );
-        let initial = Model::new(&Device::cpu(), &small(cell, 2, 33, 11), 7)
-            .unwrap()
-            .params()
-            .unwrap();
-        assert_ne!(params[0], initial, "parameters did not move");
-        assert_close(
-            &format!("{cell:?} parameters after 5 Adam steps"),
-            &params[1],
-            &params[0],
-            PERMISSIVE,
-        );
     }
 }
