@@ -22,8 +22,9 @@ struct DropoutParams {
     salt: u32,
     /// Drop probability, in (0, 1).
     p: f32,
+    /// 1 / (1 - p), computed once on the host so every backend scales by the same f32.
+    scale: f32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 struct DropoutBackwardParams {
@@ -32,9 +33,9 @@ struct DropoutBackwardParams {
     len: u32,
     salt: u32,
     p: f32,
+    scale: f32,
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> fwd: DropoutParams;
@@ -63,7 +64,7 @@ fn dropout(
         return;
     }
     let keep = dropout_keep(i, fwd_seed[fwd.seed_off], fwd.salt, fwd.p);
-    let scale = 1.0 / (1.0 - fwd.p);
+    let scale = fwd.scale;
     out[fwd.out_off + i] = select(0.0, x[fwd.x_off + i] * scale, keep);
 }
 
@@ -78,6 +79,6 @@ fn dropout_backward(
         return;
     }
     let keep = dropout_keep(i, bwd_seed[bwd.seed_off], bwd.salt, bwd.p);
-    let scale = 1.0 / (1.0 - bwd.p);
+    let scale = bwd.scale;
     dx[bwd.dx_off + i] = select(0.0, dx[bwd.dx_off + i] * scale, keep);
 }

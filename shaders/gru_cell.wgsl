@@ -117,7 +117,7 @@ fn gru_cell_backward(
     dhw[hat] = dr;
     dhw[hat + hidden] = dz;
     dhw[hat + 2u * hidden] = r * dn;
-    if true {
+    if bwd.has_dh_prev != 0u {
         dh_prev[bwd.dh_prev_off + idx] += dh_j * z;
     }
 }

@@ -59,6 +59,8 @@ pub(crate) struct Graph {
     pub stats: View,
     /// Logits `[T·B, C]` (log-probabilities after an inference block).
     pub logits: View,
+    /// The top layer's h_1..h_T `[T, B, H]`.
+    pub outputs: View,
 }
 
 /// `c = a · op(b) (+ bias)` as an op; `b` is a PyTorch weight `[n, k]` when `b_trans`.
@@ -329,6 +331,7 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         dropout_seed,
         stats,
         logits,
+        outputs: outputs(layers - 1),
     };
     let (Mode::Train { optimizer, clip_norm }, Some(grads), Some(hyper)) = (mode, grads, hyper) else {
         return graph(plan, grads, hyper);

@@ -63,6 +63,24 @@ pub enum Error {
     #[error("mismatch: {0}")]
     Mismatch(String),
 
+    /// A checkpoint that is not a readable safetensors file (truncated,
+    /// corrupt header, bad metadata).
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: String, reason: String },
+
+    /// A checkpoint whose tensors do not match the model: every missing,
+    /// unexpected and mismatched tensor is named.
+    #[error(
+        "checkpoint {path} does not match the model: missing {missing:?}, unexpected {unexpected:?}, mismatched {mismatched:?}"
+    )]
+    CheckpointMismatch {
+        path: String,
+        missing: Vec<String>,
+        unexpected: Vec<String>,
+        /// "name: expected F32 [4, 8], got F32 [4, 7]".
+        mismatched: Vec<String>,
+    },
+
     /// File-system errors.
     #[error("I/O error on {path}: {source}")]
     Io {

@@ -26,6 +26,7 @@
 //! How a block flows through the crate is in `ARCHITECTURE.md`.
 
 mod bptt;
+mod checkpoint;
 pub mod config;
 pub mod cpu;
 mod data;

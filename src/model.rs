@@ -1,7 +1,11 @@
 //! A model: its configuration, the PyTorch-named layout, and the flat
 //! parameter buffer on a device.
 
+use std::path::Path;
+
+use crate::checkpoint;
 use crate::config::ModelConfig;
+use crate::data::Vocab;
 use crate::device::{Device, Storage};
 use crate::error::{Error, Result};
 use crate::params::ParamLayout;
@@ -78,6 +82,43 @@ impl Model {
             .get(name)
             .ok_or_else(|| Error::Mismatch(format!("model has no tensor {name:?}")))?;
         self.device.read(&self.params, t.offset, t.len())
+    }
+
+    /// Writes a safetensors checkpoint: every tensor under its PyTorch name,
+    /// the configuration (and `vocab`, when given) in the metadata. Atomic:
+    /// a temporary file is written and renamed over `path`.
+    pub fn save(&self, path: impl AsRef<Path>, vocab: Option<&Vocab>) -> Result<()> {
+        let params = self.params()?;
+        let tensors: Vec<_> = self
+            .layout
+            .tensors()
+            .iter()
+            .map(|t| (t.name.clone(), t.shape.clone(), params[t.range()].to_vec()))
+            .collect();
+        checkpoint::write(path.as_ref(), &tensors, checkpoint::model_metadata(&self.config, vocab))
+    }
+
+    /// Loads a checkpoint written by [`Model::save`]: the configuration comes
+    /// from its metadata; every tensor is checked by name, shape and dtype.
+    pub fn load(device: &Device, path: impl AsRef<Path>) -> Result<(Model, Option<Vocab>)> {
+        let file = checkpoint::File::read(path.as_ref())?;
+        let (config, vocab) = checkpoint::config_from(&file)?;
+        Ok((Model::from_file(device, &config, &file)?, vocab))
+    }
+
+    /// Loads weights for a known configuration from any safetensors file with
+    /// PyTorch's names — e.g. `nn.LSTM(...).state_dict()` plus `head.weight`,
+    /// `head.bias`, saved with `safetensors.torch.save_file`. A missing,
+    /// unexpected or misshapen tensor is an error naming each one.
+    pub fn load_state_dict(device: &Device, config: &ModelConfig, path: impl AsRef<Path>) -> Result<Model> {
+        config.validate()?;
+        Model::from_file(device, config, &checkpoint::File::read(path.as_ref())?)
+    }
+
+    fn from_file(device: &Device, config: &ModelConfig, file: &checkpoint::File) -> Result<Model> {
+        let layout = ParamLayout::new(config);
+        let tensors = file.tensors(&checkpoint::expected(&layout))?;
+        Model::from_params(device, config, &tensors.concat())
     }
 
     pub(crate) fn storage(&self) -> &Storage {

@@ -37,6 +37,15 @@ impl Optimizer {
         }
     }
 
+    /// "sgd", "adagrad" or "adam".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Sgd { .. } => "sgd",
+            Optimizer::Adagrad { .. } => "adagrad",
+            Optimizer::Adam { .. } => "adam",
+        }
+    }
+
     /// The learning rate.
     pub fn lr(&self) -> f32 {
         match *self {

@@ -1,7 +1,11 @@
 //! The trainer and the evaluator: a compiled block plan, the hidden state
 //! that stays on the device between blocks, and the optimizer step count.
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use crate::bptt::{self, Graph, Mode};
+use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::cpu::kernels::lowbias32;
 use crate::data::Block;
@@ -121,6 +125,12 @@ impl Trainer {
         self.program.read(self.graph.grads.expect("training plan"))
     }
 
+    /// The top layer's outputs h_1..h_T of the last block `[T, batch, hidden]`
+    /// (what PyTorch's `nn.LSTM` returns as `output`).
+    pub fn outputs(&self) -> Result<Vec<f32>> {
+        self.program.read(self.graph.outputs)
+    }
+
     /// The carried hidden state `[layers, batch, hidden]`.
     pub fn hidden_state(&self) -> Result<Vec<f32>> {
         self.program.read(self.graph.state_h)
@@ -177,6 +187,75 @@ impl Trainer {
                 self.program.write(state.sub((l * b + stream) * h, h), &zeros)?;
             }
         }
+        Ok(())
+    }
+
+    /// Saves what training needs to resume exactly, beside a model checkpoint:
+    /// the optimizer's buffers, its step count, the dropout block counter and
+    /// the carried state (atomic, like [`Model::save`]).
+    pub fn save_state(&self, path: impl AsRef<Path>) -> Result<()> {
+        let mut tensors = Vec::new();
+        for (i, view) in self.graph.opt_state.iter().enumerate() {
+            tensors.push((format!("optimizer_state{i}"), vec![view.len], self.program.read(*view)?));
+        }
+        let (l, b, h) = (
+            self.model.config().layers,
+            self.config.batch,
+            self.model.config().hidden,
+        );
+        for (name, view) in [("state_h", Some(self.graph.state_h)), ("state_c", self.graph.state_c)] {
+            if let Some(view) = view {
+                tensors.push((name.to_string(), vec![l, b, h], self.program.read(view)?));
+            }
+        }
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), "rnn-wgpu-trainer".to_string());
+        meta.insert("optimizer".to_string(), self.config.optimizer.name().to_string());
+        meta.insert("steps".to_string(), self.steps.to_string());
+        meta.insert("blocks".to_string(), self.blocks.to_string());
+        checkpoint::write(path.as_ref(), &tensors, meta)
+    }
+
+    /// Restores what [`Trainer::save_state`] wrote; the optimizer kind, the
+    /// parameter count and the state shape must match this trainer.
+    pub fn load_state(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let file = checkpoint::File::read(path.as_ref())?;
+        let meta = file.metadata()?;
+        let kind: String = file.meta(&meta, "optimizer")?;
+        if kind != self.config.optimizer.name() {
+            return Err(Error::Mismatch(format!(
+                "{}: optimizer state of {kind}, but this trainer uses {}",
+                path.as_ref().display(),
+                self.config.optimizer.name()
+            )));
+        }
+        let (l, b, h) = (
+            self.model.config().layers,
+            self.config.batch,
+            self.model.config().hidden,
+        );
+        let mut views: Vec<(String, View, Vec<usize>)> = self
+            .graph
+            .opt_state
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("optimizer_state{i}"), *v, vec![v.len]))
+            .collect();
+        views.push(("state_h".into(), self.graph.state_h, vec![l, b, h]));
+        views.extend(self.graph.state_c.map(|v| ("state_c".to_string(), v, vec![l, b, h])));
+        let expected: Vec<(String, Vec<usize>)> = views.iter().map(|(n, _, s)| (n.clone(), s.clone())).collect();
+        let tensors = file.tensors(&expected)?;
+        if let Some((i, x)) = tensors.iter().flatten().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(Error::NonFinite {
+                what: format!("trainer state value {i}"),
+                got: *x,
+            });
+        }
+        let (steps, blocks) = (file.meta(&meta, "steps")?, file.meta(&meta, "blocks")?);
+        for ((_, view, _), values) in views.iter().zip(&tensors) {
+            self.program.write(*view, values)?;
+        }
+        (self.steps, self.blocks) = (steps, blocks);
         Ok(())
     }
 

@@ -249,9 +249,14 @@ pub fn dropout_keep(i: u32, seed: u32, salt: u32, p: f32) -> bool {
     u >= p
 }
 
+/// 1 / (1 - p) in f32, the one value both backends scale kept elements by.
+pub fn dropout_scale(p: f32) -> f32 {
+    1.0 / (1.0 - p)
+}
+
 /// `out = x ⊙ keep / (1 - p)`.
 pub fn dropout<F: Scalar>(out: &mut [F], x: &[F], seed: &[u32], salt: u32, p: f32) {
-    let scale = F::one() / (F::one() - F::from_f32(p));
+    let scale = F::from_f32(dropout_scale(p));
     for (i, (o, &x)) in out.iter_mut().zip(x).enumerate() {
         *o = if dropout_keep(i as u32, seed[0], salt, p) {
             x * scale
@@ -263,7 +268,7 @@ pub fn dropout<F: Scalar>(out: &mut [F], x: &[F], seed: &[u32], salt: u32, p: f3
 
 /// In place: `dx ⊙= keep / (1 - p)`.
 pub fn dropout_backward<F: Scalar>(dx: &mut [F], seed: &[u32], salt: u32, p: f32) {
-    let scale = F::one() / (F::one() - F::from_f32(p));
+    let scale = F::from_f32(dropout_scale(p));
     for (i, d) in dx.iter_mut().enumerate() {
         *d = if dropout_keep(i as u32, seed[0], salt, p) {
             *d * scale

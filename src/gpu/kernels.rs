@@ -11,6 +11,7 @@
 
 use bytemuck::Pod;
 
+use crate::cpu::kernels::dropout_scale;
 use crate::gpu::uniforms::*;
 
 use crate::plan::{Activation, Elem, Matmul, NORM_CHUNK, Op, View};
@@ -477,7 +478,8 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
                 len: u32_of(out.len),
                 salt,
                 p,
-                _pad: [0; 2],
+                scale: dropout_scale(p),
+                _pad: 0,
             };
             dispatch(&DROPOUT_FORWARD, vec![out, x, seed], params, grid_per_item(out.len))
         }
@@ -488,7 +490,8 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
                 len: u32_of(dx.len),
                 salt,
                 p,
-                _pad: [0; 3],
+                scale: dropout_scale(p),
+                _pad: [0; 2],
             };
             dispatch(&DROPOUT_BACKWARD, vec![dx, seed], params, grid_per_item(dx.len))
         }

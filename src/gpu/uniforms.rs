@@ -170,7 +170,8 @@ pub(crate) struct DropoutParams {
     pub len: u32,
     pub salt: u32,
     pub p: f32,
-    pub _pad: [u32; 2],
+    pub scale: f32,
+    pub _pad: u32,
 }
 const _: () = assert!(std::mem::size_of::<DropoutParams>() == 32);
 
@@ -183,7 +184,8 @@ pub(crate) struct DropoutBackwardParams {
     pub len: u32,
     pub salt: u32,
     pub p: f32,
-    pub _pad: [u32; 3],
+    pub scale: f32,
+    pub _pad: [u32; 2],
 }
 const _: () = assert!(std::mem::size_of::<DropoutBackwardParams>() == 32);
 

@@ -1,5 +1,7 @@
+mod checkpoint;
 pub mod common;
 mod errors;
+mod golden;
 mod gradcheck;
 mod kernels;
 mod learning;
