@@ -62,35 +62,51 @@ fn matmul(
     var a_idx = p.a_off + min(rows, vec4<u32>(p.m - 1u)) * p.a_row_stride;
     var b_idx = p.b_off + min(cols, vec4<u32>(p.n - 1u)) * p.b_col_stride;
 
-    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    // Four named accumulators, not an array: a private array indexed by a
+    // loop variable is spilled to memory by some compilers (llvmpipe among
+    // them), which costs more than the arithmetic.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var kk = 0u; kk < p.k; kk++) {
         let av = vec4<f32>(a[a_idx.x], a[a_idx.y], a[a_idx.z], a[a_idx.w]);
         let bv = vec4<f32>(b[b_idx.x], b[b_idx.y], b[b_idx.z], b[b_idx.w]);
-        acc[0] += av.x * bv;
-        acc[1] += av.y * bv;
-        acc[2] += av.z * bv;
-        acc[3] += av.w * bv;
+        acc0 += av.x * bv;
+        acc1 += av.y * bv;
+        acc2 += av.z * bv;
+        acc3 += av.w * bv;
         a_idx += p.a_col_stride;
         b_idx += p.b_row_stride;
     }
+    store_row(rows.x, cols, acc0);
+    store_row(rows.y, cols, acc1);
+    store_row(rows.z, cols, acc2);
+    store_row(rows.w, cols, acc3);
+}
 
-    for (var i = 0u; i < 4u; i++) {
-        if rows[i] >= p.m {
-            break;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            if cols[j] >= p.n {
-                break;
-            }
-            let at = p.c_off + rows[i] * p.n + cols[j];
-            var sum = acc[i][j];
-            if p.accumulate != 0u {
-                sum = c[at] + sum;
-            }
-            if p.has_bias != 0u {
-                sum += bias[p.bias_off + cols[j]];
-            }
-            c[at] = sum;
-        }
+/// Writes one row of the 4x4 block: C = (accumulate ? C : 0) + sum + bias, inside the edges only.
+fn store_row(row: u32, cols: vec4<u32>, sum: vec4<f32>) {
+    if row >= p.m {
+        return;
     }
+    store(row, cols.x, sum.x);
+    store(row, cols.y, sum.y);
+    store(row, cols.z, sum.z);
+    store(row, cols.w, sum.w);
+}
+
+fn store(row: u32, col: u32, sum: f32) {
+    if col >= p.n {
+        return;
+    }
+    let at = p.c_off + row * p.n + col;
+    var value = sum;
+    if p.accumulate != 0u {
+        value += c[at];
+    }
+    if p.has_bias != 0u {
+        value += bias[p.bias_off + col];
+    }
+    c[at] = value;
 }

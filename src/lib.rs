@@ -1,9 +1,11 @@
 //! # rnn-wgpu
 //!
-//! Train and run recurrent networks (vanilla RNN today; the structure is
-//! built for LSTM and GRU) as WGSL compute shaders through `wgpu`, on any
-//! Vulkan, Metal, DX12 or GL adapter, or on the CPU backend that is both the
-//! reference the GPU is tested against and the throughput baseline.
+//! Train and run recurrent networks — vanilla RNN (tanh, relu), LSTM, GRU,
+//! stacked, with dropout between layers — as WGSL compute shaders through
+//! `wgpu`, on any Vulkan, Metal, DX12 or GL adapter, or on the CPU backend
+//! that is both the reference the GPU is tested against and the throughput
+//! baseline. Weights follow PyTorch's names, shapes and gate order, and
+//! checkpoints are safetensors files PyTorch reads and writes.
 //!
 //! ```no_run
 //! use rnn_wgpu::*;
@@ -12,13 +14,14 @@
 //! let vocab = Vocab::from_text(text)?;
 //! let tokens = vocab.encode(text)?;
 //! let device = Device::best().unwrap_or_else(|_| Device::cpu());
-//! let config = ModelConfig::char_lm(Cell::RnnTanh, 1, 64, vocab.len());
+//! let config = ModelConfig::char_lm(Cell::Lstm, 2, 64, vocab.len());
 //! let model = Model::new(&device, &config, 42)?;
 //! let mut trainer = Trainer::new(model, TrainConfig {
-//!     batch: 2, bptt: 8, optimizer: Optimizer::adam(1e-2), clip_norm: Some(5.0) })?;
+//!     batch: 2, bptt: 8, optimizer: Optimizer::adam(1e-2), clip_norm: Some(5.0), seed: 1 })?;
 //! let streams = Streams::new(&tokens, 2, 8)?;
 //! for block in streams.blocks() { trainer.step(&block)?; }   // hidden state stays on the device
 //! println!("loss {}", trainer.stats()?.loss);
+//! trainer.model().save("model.safetensors", Some(&vocab))?;
 //! let text = Sampler::new(trainer.model(), &vocab)?.temperature(0.8)?.generate("h", 20)?;
 //! # Ok(()) }
 //! ```

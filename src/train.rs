@@ -267,6 +267,11 @@ impl Trainer {
         Ok(())
     }
 
+    /// Optimizer steps taken so far (restored by [`Trainer::load_state`]).
+    pub fn steps_taken(&self) -> u64 {
+        self.steps
+    }
+
     /// Kernel dispatches (GPU) or ops (CPU) recorded for the last block.
     pub fn dispatches_per_block(&self) -> usize {
         self.program.last_count()
