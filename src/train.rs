@@ -19,10 +19,12 @@ use crate::program::Program;
 pub struct StepStats {
     /// Mean cross-entropy over the block's T·B positions.
     pub loss: f32,
-    /// Global gradient norm before clipping.
-    pub grad_norm: f32,
-    /// True when the loss or the norm was not finite and the update was
-    /// skipped (parameters and optimizer state left as they were).
+    /// Global gradient norm before clipping, for a training step (`None`
+    /// after [`Trainer::compute_gradients`], which computes no norm).
+    pub grad_norm: Option<f32>,
+    /// True when the gradient norm was not finite and the update was skipped:
+    /// parameters and optimizer state were left as they were (the step still
+    /// counts for Adam's bias correction).
     pub skipped: bool,
 }
 
@@ -107,11 +109,12 @@ impl Trainer {
             .last
             .ok_or_else(|| Error::invalid("stats request", "before any block", "run a block first"))?;
         let s = self.program.readout()?;
-        let (loss, grad_norm) = (s[0], s[1]);
-        let updated = sections.contains(&Section::Update);
-        let skipped = updated && !(loss.is_finite() && grad_norm.is_finite() && s[2].is_finite());
+        let loss = s[0];
+        let grad_norm = sections.contains(&Section::Update).then_some(s[1]);
+        // The optimizer kernels skip exactly when the norm or the clip factor is not finite.
+        let skipped = grad_norm.is_some() && !(s[1].is_finite() && s[2].is_finite());
         if skipped {
-            log::warn!("non-finite loss {loss} or gradient norm {grad_norm}: update skipped");
+            log::warn!("non-finite gradient norm {} (loss {loss}): update skipped", s[1]);
         }
         Ok(StepStats {
             loss,

@@ -210,3 +210,42 @@ fn characters_outside_the_vocabulary_are_refused() {
         }
     ));
 }
+
+#[test]
+fn non_finite_gradients_skip_the_update_and_are_reported() {
+    // Head weights of 3e38 are finite, but the logits V·h overflow to ±inf,
+    // the softmax turns them into NaN, and so does the gradient norm: that
+    // update must be skipped, leave every parameter bit as it was, and say so.
+    for device in backends() {
+        let config = ModelConfig::char_lm(Cell::Gru, 1, 8, 5);
+        let mut params = Model::new(&device, &config, 1).unwrap().params().unwrap();
+        let head = rnn_wgpu::ParamLayout::new(&config).get("head.weight").unwrap().range();
+        params[head].iter_mut().for_each(|w| *w = 3e38);
+        let model = Model::from_params(&device, &config, &params).unwrap();
+        let train = TrainConfig {
+            batch: 2,
+            bptt: 3,
+            optimizer: Optimizer::adam(1e-2),
+            clip_norm: Some(1.0),
+            seed: 0,
+        };
+        let mut t = Trainer::new(model, train).unwrap();
+        t.step(&random_block(3, 2, 5, 1)).unwrap();
+        let stats = t.stats().unwrap();
+        assert!(
+            stats.skipped && !stats.grad_norm.unwrap().is_finite(),
+            "{}: {stats:?}",
+            device.name()
+        );
+        let after = t.model().params().unwrap();
+        assert!(
+            params.iter().zip(&after).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{}: parameters changed",
+            device.name()
+        );
+        // A healthy block afterwards is not reported as skipped.
+        let mut healthy = trainer(&device);
+        healthy.step(&random_block(3, 2, 5, 1)).unwrap();
+        assert!(!healthy.stats().unwrap().skipped);
+    }
+}
