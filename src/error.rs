@@ -114,3 +114,14 @@ impl Error {
         }
     }
 }
+
+/// Every value finite, or [`Error::NonFinite`] naming `what` and the first bad index.
+pub(crate) fn check_finite(what: &str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(Error::NonFinite {
+            what: format!("{what}[{i}]"),
+            got: values[i],
+        }),
+        None => Ok(()),
+    }
+}

@@ -7,7 +7,7 @@ use crate::checkpoint;
 use crate::config::ModelConfig;
 use crate::data::Vocab;
 use crate::device::{Device, Storage};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_finite};
 use crate::params::ParamLayout;
 use crate::plan::Elem;
 
@@ -130,16 +130,8 @@ fn check_params(layout: &ParamLayout, params: &[f32]) -> Result<()> {
     if params.len() != layout.total() {
         return Err(Error::shape("parameter count", layout.total(), params.len()));
     }
-    if let Some(i) = params.iter().position(|x| !x.is_finite()) {
-        let name = layout
-            .tensors()
-            .iter()
-            .find(|t| t.range().contains(&i))
-            .map_or("?", |t| t.name.as_str());
-        return Err(Error::NonFinite {
-            what: format!("parameter {i} (in {name})"),
-            got: params[i],
-        });
+    for t in layout.tensors() {
+        check_finite(&t.name, &params[t.range()])?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::cpu::kernels::lowbias32;
 use crate::data::Block;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_finite};
 use crate::model::Model;
 use crate::plan::{Section, View};
 use crate::program::Program;
@@ -141,12 +141,7 @@ impl Trainer {
 
     /// Sets the carried hidden state `[layers, batch, hidden]`.
     pub fn set_hidden_state(&mut self, state: &[f32]) -> Result<()> {
-        if let Some(i) = state.iter().position(|x| !x.is_finite()) {
-            return Err(Error::NonFinite {
-                what: format!("hidden state element {i}"),
-                got: state[i],
-            });
-        }
+        check_finite("hidden state", state)?;
         self.program.write(self.graph.state_h, state)
     }
 
@@ -157,12 +152,7 @@ impl Trainer {
 
     /// Sets the carried LSTM cell state `[layers, batch, hidden]`.
     pub fn set_cell_state(&mut self, state: &[f32]) -> Result<()> {
-        if let Some(i) = state.iter().position(|x| !x.is_finite()) {
-            return Err(Error::NonFinite {
-                what: format!("cell state element {i}"),
-                got: state[i],
-            });
-        }
+        check_finite("cell state", state)?;
         self.program.write(self.state_c()?, state)
     }
 
@@ -248,11 +238,8 @@ impl Trainer {
         views.extend(self.graph.state_c.map(|v| ("state_c".to_string(), v, vec![l, b, h])));
         let expected: Vec<(String, Vec<usize>)> = views.iter().map(|(n, _, s)| (n.clone(), s.clone())).collect();
         let tensors = file.tensors(&expected)?;
-        if let Some((i, x)) = tensors.iter().flatten().enumerate().find(|(_, x)| !x.is_finite()) {
-            return Err(Error::NonFinite {
-                what: format!("trainer state value {i}"),
-                got: *x,
-            });
+        for ((name, _), values) in expected.iter().zip(&tensors) {
+            check_finite(name, values)?;
         }
         let (steps, blocks) = (file.meta(&meta, "steps")?, file.meta(&meta, "blocks")?);
         for ((_, view, _), values) in views.iter().zip(&tensors) {
