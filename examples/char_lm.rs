@@ -92,8 +92,8 @@ struct Args {
     #[arg(long, default_value_t = 5.0)]
     clip: f32,
     /// Training blocks (optimizer steps). The default keeps a run on lavapipe
-    /// (2 CPU cores) to about 3 minutes; on a real GPU or the CPU backend, use more.
-    #[arg(long, default_value_t = 300)]
+    /// (2 CPU cores) to about 2.5 minutes; on a real GPU or the CPU backend, use more.
+    #[arg(long, default_value_t = 500)]
     steps: usize,
     /// Seed of the initial weights and of the sample.
     #[arg(long, default_value_t = 42)]
