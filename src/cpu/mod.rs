@@ -13,6 +13,10 @@ use crate::plan::{Op, Plan, Section, View};
 pub trait Scalar: num_traits::Float + num_traits::NumAssign + Send + Sync + std::fmt::Debug + 'static {
     fn from_f32(x: f32) -> Self;
     fn to_f64(self) -> f64;
+    /// e^x for the activations and the softmax: inline and branch-free in
+    /// f32 (libm's expf/tanhf calls were a third of a CPU training step),
+    /// libm's `exp` in f64 where the gradient check wants every digit.
+    fn exp_act(self) -> Self;
 }
 
 impl Scalar for f32 {
@@ -21,6 +25,9 @@ impl Scalar for f32 {
     }
     fn to_f64(self) -> f64 {
         self as f64
+    }
+    fn exp_act(self) -> Self {
+        exp_f32(self)
     }
 }
 
@@ -31,6 +38,32 @@ impl Scalar for f64 {
     fn to_f64(self) -> f64 {
         self
     }
+    fn exp_act(self) -> Self {
+        self.exp()
+    }
+}
+
+/// e^x in f32 with Cephes' `expf` method: x = n·ln2 + r with |r| ≤ ln2/2
+/// (ln2 split in two for an exact reduction), a degree-7 polynomial for e^r,
+/// and 2^n from the exponent bits. Relative error ≤ 2 ulp; inputs are clamped
+/// to [-87, 88] so 2^n stays a normal number (e^-87 ≈ 1.6e-38 and e^88 ≈
+/// 1.7e38 are the ends). No call and no branch, so loops over it vectorise.
+#[inline]
+pub fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // Round to nearest by adding and removing 1.5·2²³ (no `roundf` call,
+    // which baseline x86-64 lacks as an instruction).
+    const ROUND: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let p = 1.987_569_1e-4_f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    f32::from_bits(((n as i32 + 127) as u32) << 23) * e
 }
 
 /// The storage of one plan buffer handed to [`execute`].
