@@ -64,6 +64,11 @@ impl Model {
         &self.device
     }
 
+    /// Device memory of the parameters in bytes (f32).
+    pub fn device_bytes(&self) -> u64 {
+        4 * self.layout.total() as u64
+    }
+
     /// All parameters, read back in layout order.
     pub fn params(&self) -> Result<Vec<f32>> {
         self.device.read(&self.params, 0, self.layout.total())

@@ -16,6 +16,8 @@ pub(crate) struct Program {
     readout: View,
     /// Ops (= GPU dispatches) run by the last `run`.
     last_count: usize,
+    /// Bytes of the buffers this program allocated (not those bound to it).
+    owned_bytes: u64,
 }
 
 impl Program {
@@ -24,10 +26,15 @@ impl Program {
     pub(crate) fn new(device: &Device, plan: Plan, bound: Vec<(BufId, Storage)>, readout: View) -> Result<Program> {
         plan.validate()?;
         let mut storage = Vec::with_capacity(plan.buffers.len());
+        let mut owned_bytes = 0;
         for (i, spec) in plan.buffers.iter().enumerate() {
             match bound.iter().find(|(id, _)| id.0 == i) {
                 Some((_, s)) => storage.push(s.clone()),
-                None => storage.push(device.alloc(&spec.name, spec.len, spec.elem)?),
+                None => {
+                    storage.push(device.alloc(&spec.name, spec.len, spec.elem)?);
+                    // f32 and u32 elements alike.
+                    owned_bytes += 4 * spec.len as u64;
+                }
             }
         }
         let gpu = match device.backend() {
@@ -50,6 +57,7 @@ impl Program {
             gpu,
             readout,
             last_count: 0,
+            owned_bytes,
         })
     }
 
@@ -106,6 +114,12 @@ impl Program {
     /// Ops run (GPU dispatches recorded) by the last `run`.
     pub(crate) fn last_count(&self) -> usize {
         self.last_count
+    }
+
+    /// Bytes of the buffers this program allocated (activations, gradients,
+    /// optimizer state, carried state, inputs), not counting bound ones.
+    pub(crate) fn owned_bytes(&self) -> u64 {
+        self.owned_bytes
     }
 }
 

@@ -267,6 +267,13 @@ impl Trainer {
         self.program.last_count()
     }
 
+    /// Device memory of this trainer in bytes: activations of a block,
+    /// gradients, optimizer state, carried state and inputs (the model's
+    /// parameters are counted by [`Model::device_bytes`]).
+    pub fn device_bytes(&self) -> u64 {
+        self.program.owned_bytes()
+    }
+
     /// Dispatches a full training block records, known before running one.
     pub fn planned_dispatches(&self) -> usize {
         self.graph.plan.count(TRAIN)

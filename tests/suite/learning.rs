@@ -97,3 +97,33 @@ fn validation_loss_leaves_weights_and_training_state_alone() {
         );
     }
 }
+
+#[test]
+fn device_memory_is_reported_for_model_and_trainer() {
+    for device in backends() {
+        let make = |steps| {
+            let model = Model::new(&device, &ModelConfig::char_lm(Cell::Lstm, 2, 16, 11), 1).unwrap();
+            let config = TrainConfig {
+                batch: 4,
+                bptt: steps,
+                optimizer: Optimizer::adam(1e-3),
+                clip_norm: None,
+                seed: 0,
+            };
+            Trainer::new(model, config).unwrap()
+        };
+        let (short, long) = (make(8), make(16));
+        let params = 4 * short.model().layout().total() as u64;
+        assert_eq!(short.model().device_bytes(), params);
+        // Gradients and Adam's m and v alone are three parameter-sized buffers.
+        assert!(
+            short.device_bytes() > 3 * params,
+            "{}: {}",
+            device.name(),
+            short.device_bytes()
+        );
+        // Activations grow with the block length; the parameters do not.
+        assert!(long.device_bytes() > short.device_bytes());
+        assert_eq!(long.model().device_bytes(), params);
+    }
+}
