@@ -1,159 +1,413 @@
-//! Training throughput of a vanilla RNN (tanh) char model, GPU backend vs CPU
-//! backend: characters per second = B·T per training block.
+//! Throughput of the GPU backend against the CPU backend: training (chars/s
+//! of full steps), inference (sampling at batch 1 and forward-only blocks at
+//! batch 32) and single kernels (GEMM GFLOP/s, fused cell GB/s).
 //!
 //! ```text
 //! cargo bench --bench throughput
 //! ```
 //!
-//! One measured iteration is one `trainer.step`. GPU steps only queue work, so
-//! each timed batch of N steps ends with one `trainer.stats()` (a readback
-//! that waits for the device): the time includes all GPU work, with one
-//! readback per N steps rather than per step. After the Criterion groups a
-//! markdown table compares the backends from a plain timing of `TABLE_STEPS` steps.
+//! Training: one measured iteration is one `trainer.step` — forward,
+//! backward, clipping to norm 5 and Adam — on a char model (vocab 65, token
+//! input, softmax head), and chars/s = B·T / step time. GPU steps only queue
+//! work, so every timed batch of N steps ends with one `trainer.stats()` (a
+//! readback that waits for the device): the time includes all GPU work, with
+//! one readback per N steps rather than per step.
+//!
+//! Criterion groups come first (`train_*`, `infer_*`; 10 flat samples, short
+//! warm-up and measurement). A configuration whose single step takes longer
+//! than `CRITERION_MAX_STEP` (2 s) gets no Criterion group on that backend —
+//! on lavapipe that is the GPU side of (e) lstm L=2 H=512 (~9 s a step),
+//! where Criterion's minimum of 10 samples plus its warm-up would take ~100 s
+//! for one benchmark — and is timed only for the table. (The next slowest,
+//! GPU (d) at ~1.3 s and CPU (e) at ~1 s a step, keep their groups: 11 steps.) After the groups, a plain timing of every configuration
+//! (up to `TABLE_STEPS` steps or `TABLE_BUDGET`, at least 2 steps), the
+//! inference figures and the kernel benchmarks (see `support/kernels.rs`)
+//! are printed as markdown tables and written to `target/bench-report.md`.
+//! Without `--bench` (`cargo test --benches`) Criterion runs each routine
+//! once and the tables are skipped.
 
+#[path = "support/kernels.rs"]
+mod kernels;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use rnn_wgpu::{Block, Cell, Device, Model, ModelConfig, Optimizer, Streams, TrainConfig, Trainer, Vocab};
+use rnn_wgpu::{
+    Block, Cell, Device, Evaluator, Model, ModelConfig, Optimizer, Sampler, Streams, TrainConfig, Trainer, Vocab,
+};
 
 const TEXT: &str = include_str!("../data/tinyshakespeare.txt");
-const HIDDEN: [usize; 2] = [128, 512];
-const BATCH: usize = 32;
-const BPTT: usize = 64;
+
+/// One training configuration.
+struct Setup {
+    tag: &'static str,
+    cell: Cell,
+    layers: usize,
+    hidden: usize,
+    batch: usize,
+    bptt: usize,
+}
+
+const SETUPS: [Setup; 5] = [
+    setup("(a)", Cell::RnnTanh, 1, 128, 32, 64),
+    setup("(b)", Cell::Lstm, 1, 128, 32, 64),
+    setup("(c)", Cell::Lstm, 2, 128, 50, 50),
+    setup("(d)", Cell::Gru, 2, 256, 32, 64),
+    setup("(e)", Cell::Lstm, 2, 512, 64, 64),
+];
+/// The configuration of the inference figures: (b) lstm L=1 H=128.
+const INFER_SETUP: usize = 1;
+
+const fn setup(tag: &'static str, cell: Cell, layers: usize, hidden: usize, batch: usize, bptt: usize) -> Setup {
+    Setup { tag, cell, layers, hidden, batch, bptt }
+}
+
+impl Setup {
+    fn label(&self) -> String {
+        format!(
+            "{} {} L={} H={} B={} T={}",
+            self.tag,
+            self.cell.name(),
+            self.layers,
+            self.hidden,
+            self.batch,
+            self.bptt
+        )
+    }
+
+    fn id(&self) -> String {
+        format!("{}_l{}_h{}_b{}_t{}", self.cell.name(), self.layers, self.hidden, self.batch, self.bptt)
+    }
+
+    fn chars(&self) -> usize {
+        self.batch * self.bptt
+    }
+
+    fn model(&self, device: &Device, vocab: usize) -> rnn_wgpu::Result<Model> {
+        Model::new(device, &ModelConfig::char_lm(self.cell, self.layers, self.hidden, vocab), 42)
+    }
+}
+
 /// Distinct blocks cycled through (enough that no block is special).
 const BLOCKS: usize = 16;
-/// Steps timed for the summary table: up to `TABLE_STEPS`, fewer when one
-/// step takes long enough that they would exceed `TABLE_BUDGET`.
+/// A backend whose one step takes longer than this gets no Criterion group.
+const CRITERION_MAX_STEP: Duration = Duration::from_secs(2);
+/// Steps timed for the training table: up to `TABLE_STEPS` within about
+/// `TABLE_BUDGET`, and never fewer than 2.
 const TABLE_STEPS: usize = 20;
 const TABLE_BUDGET: Duration = Duration::from_secs(5);
+/// Characters sampled per Criterion iteration, and time per inference table figure.
+const SAMPLE_CHARS: usize = 64;
+const INFER_BUDGET: Duration = Duration::from_secs(3);
+/// Batch of the forward-only inference figure.
+const EVAL_BATCH: usize = 32;
 
-/// One row of the summary table.
-struct Row {
-    hidden: usize,
+struct TrainRow {
+    setup: usize,
     backend: &'static str,
-    device: String,
     chars_per_sec: f64,
+    steps: usize,
     dispatches: usize,
-    submits: usize,
+    bytes: u64,
+    criterion: bool,
+}
+
+struct InferRow {
+    workload: &'static str,
+    backend: &'static str,
+    chars_per_sec: f64,
+    timed: String,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `cargo bench` passes --bench; without it (cargo test) Criterion runs
-    // each routine once as a smoke test, and the table is skipped.
+    // each routine once as a smoke test, and the tables are skipped.
     let benching = std::env::args().any(|a| a == "--bench");
     let mut criterion = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
+        .measurement_time(Duration::from_secs(3))
         .configure_from_args();
 
     let vocab = Vocab::from_text(TEXT)?;
     let tokens = vocab.encode(TEXT)?;
-    let streams = Streams::new(&tokens, BATCH, BPTT)?;
-    let blocks: Vec<Block> = (0..BLOCKS).map(|i| streams.block(i)).collect();
-
     let mut devices = vec![("cpu", Device::cpu())];
     match Device::best() {
         Ok(gpu) => devices.insert(0, ("gpu", gpu)),
         Err(e) => eprintln!("no GPU adapter ({e}); benchmarking the CPU backend only"),
     }
+    let mut report = String::new();
+    for (backend, device) in &devices {
+        writeln!(report, "- {backend}: {}", device.name())?;
+    }
+    println!("{report}");
 
-    let mut rows = Vec::new();
-    for hidden in HIDDEN {
-        let config = ModelConfig::char_lm(Cell::RnnTanh, 1, hidden, vocab.len());
-        let mut group = criterion.benchmark_group(format!("train_rnn_tanh_h{hidden}_b{BATCH}_t{BPTT}"));
-        group.throughput(Throughput::Elements((BATCH * BPTT) as u64));
-        // A block takes seconds on lavapipe at H = 512: equal-sized samples
-        // keep the count of steps (10 samples x at least 1) small.
+    let mut train_rows = Vec::new();
+    for (i, setup) in SETUPS.iter().enumerate() {
+        let streams = Streams::new(&tokens, setup.batch, setup.bptt)?;
+        let blocks: Vec<Block> = (0..BLOCKS).map(|i| streams.block(i)).collect();
+        let mut group = criterion.benchmark_group(format!("train_{}", setup.id()));
+        group.throughput(Throughput::Elements(setup.chars() as u64));
+        // Equal-sized samples keep the step count small when a step takes long.
         group.sampling_mode(SamplingMode::Flat);
         for (backend, device) in &devices {
-            let mut trainer = trainer(device, &config)?;
-            group.bench_function(BenchmarkId::from_parameter(backend), |b| {
-                b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    for i in 0..iters as usize {
-                        trainer.step(&blocks[i % BLOCKS]).expect("training step");
-                    }
-                    trainer.stats().expect("stats readback");
-                    start.elapsed()
-                })
-            });
+            let mut trainer = Trainer::new(
+                setup.model(device, vocab.len())?,
+                TrainConfig {
+                    batch: setup.batch,
+                    bptt: setup.bptt,
+                    optimizer: Optimizer::adam(2e-3),
+                    clip_norm: Some(5.0),
+                    seed: 0,
+                },
+            )?;
+            let mut next = 0;
+            // A warm-up step (not in any figure); its time sizes the runs below.
+            let one = run_steps(&mut trainer, &blocks, &mut next, 1)?;
+            let use_criterion = one <= CRITERION_MAX_STEP;
+            if use_criterion {
+                // Time for Criterion's 10 flat samples of at least one step each (no "unable to complete" warning).
+                group.measurement_time(Duration::from_secs_f64((11.0 * one.as_secs_f64()).max(3.0)));
+                group.bench_function(BenchmarkId::from_parameter(backend), |b| {
+                    b.iter_custom(|iters| run_steps(&mut trainer, &blocks, &mut next, iters as usize).expect("steps"))
+                });
+            } else {
+                eprintln!(
+                    "train_{}/{backend}: {:.1} s a step, no Criterion group{}",
+                    setup.id(),
+                    one.as_secs_f64(),
+                    if benching { "; timed for the table only" } else { "" }
+                );
+            }
             if benching {
-                rows.push(Row {
-                    hidden,
+                let steps = ((TABLE_BUDGET.as_secs_f64() / one.as_secs_f64()) as usize).clamp(2, TABLE_STEPS);
+                let elapsed = run_steps(&mut trainer, &blocks, &mut next, steps)?;
+                train_rows.push(TrainRow {
+                    setup: i,
                     backend,
-                    device: device.name(),
-                    chars_per_sec: chars_per_sec(&mut trainer, &blocks)?,
+                    chars_per_sec: (steps * setup.chars()) as f64 / elapsed.as_secs_f64(),
+                    steps,
                     dispatches: trainer.planned_dispatches(),
-                    submits: trainer.submits_per_block(),
+                    bytes: trainer.model().device_bytes() + trainer.device_bytes(),
+                    criterion: use_criterion,
                 });
             }
         }
         group.finish();
     }
-    criterion.final_summary();
 
-    if benching {
-        print_table(&rows);
+    let infer = &SETUPS[INFER_SETUP];
+    let streams = Streams::new(&tokens, EVAL_BATCH, infer.bptt)?;
+    let eval_blocks: Vec<Block> = (0..BLOCKS).map(|i| streams.block(i)).collect();
+    let eval_chars = EVAL_BATCH * infer.bptt;
+    let mut infer_rows = Vec::new();
+    let mut group = criterion.benchmark_group(format!("infer_{}", infer.id()));
+    group.sampling_mode(SamplingMode::Flat);
+    for (backend, device) in &devices {
+        let model = infer.model(device, vocab.len())?;
+        let mut sampler = Sampler::new(&model, &vocab)?.seed(0);
+        let mut evaluator = Evaluator::new(&model, EVAL_BATCH, infer.bptt)?;
+        // Sampling: one forward step, one submit and one readback per character.
+        let mut sample = |chars: usize| -> rnn_wgpu::Result<Duration> {
+            let start = Instant::now();
+            sampler.generate("T", chars)?;
+            Ok(start.elapsed())
+        };
+        // Forward only: one submit and one loss readback per block.
+        let mut forward = |count: usize| -> rnn_wgpu::Result<Duration> {
+            let start = Instant::now();
+            evaluator.evaluate(eval_blocks.iter().cycle().take(count))?;
+            Ok(start.elapsed())
+        };
+        let sample_one = sample(SAMPLE_CHARS)?.as_secs_f64() / SAMPLE_CHARS as f64;
+        let forward_one = forward(1)?.as_secs_f64();
+        group.throughput(Throughput::Elements(SAMPLE_CHARS as u64));
+        group.bench_function(BenchmarkId::new("sample_b1", backend), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| sample(SAMPLE_CHARS).expect("sampling")).sum())
+        });
+        group.throughput(Throughput::Elements(eval_chars as u64));
+        group.bench_function(BenchmarkId::new("forward_b32", backend), |b| {
+            b.iter_custom(|iters| forward(iters as usize).expect("forward"))
+        });
+        if benching {
+            let chars = ((INFER_BUDGET.as_secs_f64() / sample_one) as usize).clamp(SAMPLE_CHARS, 20_000);
+            let elapsed = sample(chars)?.as_secs_f64();
+            infer_rows.push(InferRow {
+                workload: "sampling, batch 1",
+                backend,
+                chars_per_sec: chars as f64 / elapsed,
+                timed: format!("{chars} characters"),
+            });
+            let count = ((INFER_BUDGET.as_secs_f64() / forward_one) as usize).clamp(2, 100);
+            let elapsed = forward(count)?.as_secs_f64();
+            infer_rows.push(InferRow {
+                workload: "forward, batch 32",
+                backend,
+                chars_per_sec: (count * eval_chars) as f64 / elapsed,
+                timed: format!("{count} blocks of B={EVAL_BATCH} T={}", infer.bptt),
+            });
+        }
+    }
+    group.finish();
+    criterion.final_summary();
+    if !benching {
+        return Ok(());
+    }
+
+    let mut kernel_rows = Vec::new();
+    for case in kernels::cases(vocab.len()) {
+        let mut measures = Vec::new();
+        for (backend, device) in &devices {
+            eprintln!("kernel {} {} on {backend}", case.kernel, case.shape);
+            measures.push((*backend, case.measure(device)?));
+        }
+        kernel_rows.push((case, measures));
+    }
+
+    train_table(&mut report, &train_rows)?;
+    infer_table(&mut report, &infer_rows, infer)?;
+    kernel_table(&mut report, &kernel_rows)?;
+    println!("\n{report}");
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("bench-report.md");
+    std::fs::write(&path, &report)?;
+    println!("written to {}", path.display());
+    Ok(())
+}
+
+/// Runs `steps` training steps on the cycled blocks and waits for the device
+/// with one stats readback; returns the time of all of it.
+fn run_steps(trainer: &mut Trainer, blocks: &[Block], next: &mut usize, steps: usize) -> rnn_wgpu::Result<Duration> {
+    let start = Instant::now();
+    for _ in 0..steps {
+        trainer.step(&blocks[*next % blocks.len()])?;
+        *next += 1;
+    }
+    trainer.stats()?;
+    Ok(start.elapsed())
+}
+
+/// GPU/CPU ratio on the GPU row, "-" on the CPU row or without a CPU row.
+fn ratio(backend: &str, value: f64, cpu: Option<f64>) -> String {
+    match (backend, cpu) {
+        ("gpu", Some(cpu)) => format_ratio(value / cpu),
+        _ => "-".to_string(),
+    }
+}
+
+/// Two decimals, or two significant digits below 0.1 (a ratio of 0.0037 is not 0.00).
+fn format_ratio(r: f64) -> String {
+    if r >= 0.1 || r <= 0.0 || !r.is_finite() {
+        return format!("{r:.2}");
+    }
+    let decimals = (1.0 - r.log10().floor()) as usize;
+    format!("{r:.decimals$}")
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn train_table(out: &mut String, rows: &[TrainRow]) -> std::fmt::Result {
+    writeln!(out, "\n### Training (full step: forward, backward, clip 5, Adam; vocab 65)\n")?;
+    writeln!(out, "| config | backend | chars/s | GPU/CPU | dispatches/block | memory (bytes) | steps timed |")?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|---:|")?;
+    for row in rows {
+        let cpu = rows.iter().find(|r| r.setup == row.setup && r.backend == "cpu").map(|r| r.chars_per_sec);
+        let kind = if row.backend == "gpu" { "device" } else { "host" };
+        writeln!(
+            out,
+            "| {} | {} | {:.0} | {} | {} | {} {kind} ({}) | {} |",
+            SETUPS[row.setup].label(),
+            row.backend,
+            row.chars_per_sec,
+            ratio(row.backend, row.chars_per_sec, cpu),
+            row.dispatches,
+            row.bytes,
+            mib(row.bytes),
+            row.steps
+        )?;
+    }
+    writeln!(
+        out,
+        "\nchars/s = B·T × steps / time of the steps plus one final `stats()` readback. Memory = \
+         `model.device_bytes() + trainer.device_bytes()` (parameters, activations, gradients, Adam state)."
+    )?;
+    let skipped: Vec<String> =
+        rows.iter().filter(|r| !r.criterion).map(|r| format!("{} on {}", SETUPS[r.setup].tag, r.backend)).collect();
+    if !skipped.is_empty() {
+        writeln!(
+            out,
+            "No Criterion group (one step > {} s): {}; timed for this table only.",
+            CRITERION_MAX_STEP.as_secs(),
+            skipped.join(", ")
+        )?;
     }
     Ok(())
 }
 
-fn trainer(device: &Device, config: &ModelConfig) -> rnn_wgpu::Result<Trainer> {
-    let model = Model::new(device, config, 42)?;
-    Trainer::new(
-        model,
-        TrainConfig {
-            batch: BATCH,
-            bptt: BPTT,
-            optimizer: Optimizer::adam(2e-3),
-            clip_norm: Some(5.0),
-            seed: 0,
-        },
+fn infer_table(out: &mut String, rows: &[InferRow], setup: &Setup) -> std::fmt::Result {
+    writeln!(out, "\n### Inference ({} {} L={} H={})\n", setup.tag, setup.cell.name(), setup.layers, setup.hidden)?;
+    writeln!(out, "| workload | backend | chars/s | GPU/CPU | timed |")?;
+    writeln!(out, "|---|---|---:|---:|---|")?;
+    for row in rows {
+        let cpu = rows.iter().find(|r| r.workload == row.workload && r.backend == "cpu").map(|r| r.chars_per_sec);
+        writeln!(
+            out,
+            "| {} | {} | {:.0} | {} | {} |",
+            row.workload,
+            row.backend,
+            row.chars_per_sec,
+            ratio(row.backend, row.chars_per_sec, cpu),
+            row.timed
+        )?;
+    }
+    writeln!(
+        out,
+        "\nSampling: `Sampler::generate` (one forward step, submit and readback per character), chars/s = N / \
+         time. Forward, batch 32: `Evaluator::evaluate` over blocks (one submit and one loss readback per \
+         block), chars/s = blocks·B·T / time."
     )
 }
 
-/// Characters per second over up to `TABLE_STEPS` steps, timed up to a final
-/// readback that waits for the device.
-fn chars_per_sec(trainer: &mut Trainer, blocks: &[Block]) -> rnn_wgpu::Result<f64> {
-    // One untimed step (caches warm) and one timed step to size the run.
-    let mut blocks = blocks.iter().cycle();
-    let mut timed = |trainer: &mut Trainer, steps: usize| -> rnn_wgpu::Result<Duration> {
-        let start = Instant::now();
-        for block in blocks.by_ref().take(steps) {
-            trainer.step(block)?;
-        }
-        trainer.stats()?;
-        Ok(start.elapsed())
-    };
-    timed(trainer, 1)?;
-    let one = timed(trainer, 1)?;
-    let steps = ((TABLE_BUDGET.as_secs_f64() / one.as_secs_f64()) as usize).clamp(2, TABLE_STEPS);
-    let elapsed = timed(trainer, steps)?;
-    Ok((steps * BATCH * BPTT) as f64 / elapsed.as_secs_f64())
-}
-
-fn print_table(rows: &[Row]) {
-    println!();
-    for device in rows
-        .iter()
-        .map(|r| (r.backend, &r.device))
-        .collect::<std::collections::BTreeMap<_, _>>()
-    {
-        println!("{}: {}", device.0, device.1);
-    }
-    println!();
-    println!("| config | backend | chars/s | GPU/CPU | dispatches/block | submits/block |");
-    println!("|---|---|---:|---:|---:|---:|");
-    for row in rows {
-        let cpu = rows.iter().find(|r| r.hidden == row.hidden && r.backend == "cpu");
-        let ratio = match (row.backend, cpu) {
-            ("gpu", Some(cpu)) => format!("{:.2}", row.chars_per_sec / cpu.chars_per_sec),
+fn kernel_table(out: &mut String, rows: &[(kernels::Case, Vec<(&str, kernels::Measure)>)]) -> std::fmt::Result {
+    writeln!(out, "\n### Kernels\n")?;
+    writeln!(out, "| kernel | shape | unit | GPU | CPU | GPU/CPU | GPU µs/op (R) | CPU µs/op (R) |")?;
+    writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|")?;
+    for (case, measures) in rows {
+        let get = |backend: &str| measures.iter().find(|(b, _)| *b == backend).map(|(_, m)| *m);
+        let rate = |m: Option<kernels::Measure>| m.map(|m| case.work.rate(m.secs_per_op));
+        let show = |m: Option<kernels::Measure>| {
+            m.map_or("-".to_string(), |m| format!("{:.0} ({})", m.secs_per_op * 1e6, m.reps))
+        };
+        let (gpu, cpu) = (get("gpu"), get("cpu"));
+        let fmt_rate = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
+        let ratio = match (rate(gpu), rate(cpu)) {
+            (Some(g), Some(c)) => format_ratio(g / c),
             _ => "-".to_string(),
         };
-        println!(
-            "| rnn_tanh H={} B={BATCH} T={BPTT} | {} | {:.0} | {ratio} | {} | {} |",
-            row.hidden, row.backend, row.chars_per_sec, row.dispatches, row.submits
-        );
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {ratio} | {} | {} |",
+            case.kernel,
+            case.shape,
+            case.work.unit(),
+            fmt_rate(rate(gpu)),
+            fmt_rate(rate(cpu)),
+            show(gpu),
+            show(cpu)
+        )?;
     }
+    writeln!(
+        out,
+        "\nOne op repeated R times in one plan through `run_plan`; time/op = (t(R) − t(1)) / (R − 1), each \
+         plan timed on its second call, so buffer creation, upload, bind groups and readback cancel out. \
+         GEMM shapes are those of configs (b) and (e) (flags as the block plan records them); cell kernels \
+         count the bytes they must read plus write per dispatch."
+    )
 }

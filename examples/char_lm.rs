@@ -133,10 +133,7 @@ struct Args {
 
 /// `<dir>/<stem>.trainer.safetensors` beside the model checkpoint.
 fn trainer_state_path(checkpoint: &std::path::Path) -> PathBuf {
-    let stem = checkpoint
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = checkpoint.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     checkpoint.with_file_name(format!("{stem}.trainer.safetensors"))
 }
 
@@ -178,9 +175,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let streams = Streams::new(train, args.batch, args.seq_len).map_err(|e| format!("training text too short: {e}"))?;
     let valid_streams = Streams::new(valid, args.batch, args.seq_len)
         .map_err(|e| format!("validation text too short (use a smaller --batch or --seq-len): {e}"))?;
-    let valid_blocks: Vec<_> = (0..valid_streams.len().min(args.eval_blocks))
-        .map(|i| valid_streams.block(i))
-        .collect();
+    let valid_blocks: Vec<_> = (0..valid_streams.len().min(args.eval_blocks)).map(|i| valid_streams.block(i)).collect();
 
     // The model (new, or from the checkpoint) and the trainer.
     let cell = match args.cell {
@@ -189,10 +184,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         CellArg::Lstm => Cell::Lstm,
         CellArg::Gru => Cell::Gru,
     };
-    let model_config = ModelConfig {
-        dropout: args.dropout,
-        ..ModelConfig::char_lm(cell, args.layers, args.hidden, vocab.len())
-    };
+    let model_config =
+        ModelConfig { dropout: args.dropout, ..ModelConfig::char_lm(cell, args.layers, args.hidden, vocab.len()) };
     let train_config = TrainConfig {
         batch: args.batch,
         bptt: args.seq_len,
@@ -205,10 +198,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if saved_vocab.as_ref().is_some_and(|v| v != &vocab) {
             return Err("the checkpoint's vocabulary differs from this text's".into());
         }
-        println!(
-            "resuming from {} (its configuration replaces the model flags)",
-            args.checkpoint.display()
-        );
+        println!("resuming from {} (its configuration replaces the model flags)", args.checkpoint.display());
         model
     } else {
         Model::new(&device, &model_config, args.seed)?
@@ -245,19 +235,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "training: batch {}, seq-len {}, Adam lr {}, clip {}, {} steps, seed {}",
         args.batch, args.seq_len, args.lr, args.clip, args.steps, args.seed
     );
-    println!(
-        "per block: {} dispatches, {} submit(s)",
-        trainer.planned_dispatches(),
-        trainer.submits_per_block()
-    );
+    println!("per block: {} dispatches, {} submit(s)", trainer.planned_dispatches(), trainer.submits_per_block());
     println!("{:>7}  {:>10}  {:>10}  {:>10}", "step", "train", "valid", "chars/s");
-    println!(
-        "{:>7}  {:>10}  {:>10.4}  {:>10}",
-        trainer.steps_taken(),
-        "-",
-        evaluator.evaluate(&valid_blocks)?,
-        "-"
-    );
+    println!("{:>7}  {:>10}  {:>10.4}  {:>10}", trainer.steps_taken(), "-", evaluator.evaluate(&valid_blocks)?, "-");
 
     // Train: blocks in order, the state carried between them; the loss is
     // read back only when reported, since each read waits for the device.
@@ -279,15 +259,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             train_time += elapsed;
             let rate = ((step - since_step) * chars_per_block) as f64 / elapsed.as_secs_f64();
             let valid_loss = evaluator.evaluate(&valid_blocks)?;
-            let note = if stats.skipped {
-                "  (non-finite: update skipped)"
-            } else {
-                ""
-            };
-            println!(
-                "{step:>7}  {:>10.4}  {valid_loss:>10.4}  {rate:>10.0}{note}",
-                stats.loss
-            );
+            let note = if stats.skipped { "  (non-finite: update skipped)" } else { "" };
+            println!("{step:>7}  {:>10.4}  {valid_loss:>10.4}  {rate:>10.0}{note}", stats.loss);
             (since, since_step) = (Instant::now(), step);
         }
         if args.checkpoint_every > 0 && step % args.checkpoint_every == 0 && step != last {
@@ -338,21 +311,13 @@ fn sample(model: &Model, vocab: &Vocab, args: &Args, text: Option<&str>) -> Resu
     let prime = match &args.prime {
         Some(prime) => prime.clone(),
         None if vocab.encode("ROMEO:").is_ok() => "ROMEO:".to_string(),
-        None => text
-            .and_then(|t| t.chars().next())
-            .unwrap_or(vocab.chars()[0])
-            .to_string(),
+        None => text.and_then(|t| t.chars().next()).unwrap_or(vocab.chars()[0]).to_string(),
     };
-    let mut sampler = Sampler::new(model, vocab)?
-        .temperature(args.temperature)?
-        .seed(args.seed);
+    let mut sampler = Sampler::new(model, vocab)?.temperature(args.temperature)?.seed(args.seed);
     if let Some(k) = args.top_k {
         sampler = sampler.top_k(k)?;
     }
     let sample = sampler.generate(&prime, args.sample_len)?;
-    println!(
-        "--- sample (temperature {}) ---\n{prime}{sample}\n---",
-        args.temperature
-    );
+    println!("--- sample (temperature {}) ---\n{prime}{sample}\n---", args.temperature);
     Ok(())
 }

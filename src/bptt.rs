@@ -24,10 +24,7 @@ use crate::plan::{Activation, Elem, Matmul, NORM_CHUNK, Op, Plan, Section, View}
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Mode {
     /// Forward with loss, backward, and an optimizer update.
-    Train {
-        optimizer: Optimizer,
-        clip_norm: Option<f32>,
-    },
+    Train { optimizer: Optimizer, clip_norm: Option<f32> },
     /// Forward with loss only (validation): no dropout.
     Eval,
     /// Forward to log-probabilities (sampling): no dropout.
@@ -75,18 +72,7 @@ fn matmul(
     b_trans: bool,
     accumulate: bool,
 ) -> Op {
-    Op::Matmul(Matmul {
-        c,
-        a,
-        b,
-        bias,
-        m,
-        n,
-        k,
-        a_trans,
-        b_trans,
-        accumulate,
-    })
+    Op::Matmul(Matmul { c, a, b, bias, m, n, k, a_trans, b_trans, accumulate })
 }
 
 /// Per-layer buffers.
@@ -154,48 +140,15 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         let input = config.layer_input(l);
         let (w_ih, w_hh) = (param(p.weight_ih, g * input), param(p.weight_hh, g * h));
         let (b_ih, b_hh) = (param(p.bias_ih, g), param(p.bias_hh, g));
-        plan.push(
-            F,
-            Op::Copy {
-                dst: step(layer.hs, 0, h),
-                src: state_h.row(l, b * h),
-            },
-        );
+        plan.push(F, Op::Copy { dst: step(layer.hs, 0, h), src: state_h.row(l, b * h) });
         if let (Some(cs), Some(state_c)) = (layer.cs, state_c) {
-            plan.push(
-                F,
-                Op::Copy {
-                    dst: step(cs, 0, h),
-                    src: state_c.row(l, b * h),
-                },
-            );
+            plan.push(F, Op::Copy { dst: step(cs, 0, h), src: state_c.row(l, b * h) });
         }
         // Input projection of all T·B positions at once, before the time loop.
         if l == 0 {
-            plan.push(
-                F,
-                Op::EmbedForward {
-                    out: layer.xw,
-                    weight: w_ih,
-                    bias: b_ih,
-                    tokens,
-                    vocab,
-                },
-            );
+            plan.push(F, Op::EmbedForward { out: layer.xw, weight: w_ih, bias: b_ih, tokens, vocab });
         } else {
-            plan.push(
-                F,
-                matmul(
-                    layer.xw,
-                    below(l),
-                    w_ih,
-                    Some(b_ih),
-                    (rows, g, input),
-                    false,
-                    true,
-                    false,
-                ),
-            );
+            plan.push(F, matmul(layer.xw, below(l), w_ih, Some(b_ih), (rows, g, input), false, true, false));
         }
         for t in 0..t_len {
             let (gates, h_prev, h_next) = (step(layer.xw, t, g), step(layer.hs, t, h), step(layer.hs, t + 1, h));
@@ -203,32 +156,12 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             // gates (RNN, LSTM) or kept apart (GRU).
             let recurrent = layer.hw.map(|hw| step(hw, t, g));
             let target = recurrent.unwrap_or(gates);
-            plan.push(
-                F,
-                matmul(
-                    target,
-                    h_prev,
-                    w_hh,
-                    Some(b_hh),
-                    (b, g, h),
-                    false,
-                    true,
-                    recurrent.is_none(),
-                ),
-            );
+            plan.push(F, matmul(target, h_prev, w_hh, Some(b_hh), (b, g, h), false, true, recurrent.is_none()));
             plan.push(
                 F,
                 match cell {
-                    Cell::RnnTanh => Op::RnnCellForward {
-                        h: h_next,
-                        pre: gates,
-                        activation: Activation::Tanh,
-                    },
-                    Cell::RnnRelu => Op::RnnCellForward {
-                        h: h_next,
-                        pre: gates,
-                        activation: Activation::Relu,
-                    },
+                    Cell::RnnTanh => Op::RnnCellForward { h: h_next, pre: gates, activation: Activation::Tanh },
+                    Cell::RnnRelu => Op::RnnCellForward { h: h_next, pre: gates, activation: Activation::Relu },
                     Cell::Lstm => {
                         let cs = layer.cs.expect("LSTM layers have c");
                         Op::LstmCellForward {
@@ -239,81 +172,25 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
                             hidden: h,
                         }
                     }
-                    Cell::Gru => Op::GruCellForward {
-                        gates,
-                        h: h_next,
-                        hw: target,
-                        h_prev,
-                        hidden: h,
-                    },
+                    Cell::Gru => Op::GruCellForward { gates, h: h_next, hw: target, h_prev, hidden: h },
                 },
             );
         }
-        plan.push(
-            F,
-            Op::Copy {
-                dst: state_h.row(l, b * h),
-                src: step(layer.hs, t_len, h),
-            },
-        );
+        plan.push(F, Op::Copy { dst: state_h.row(l, b * h), src: step(layer.hs, t_len, h) });
         if let (Some(cs), Some(state_c)) = (layer.cs, state_c) {
-            plan.push(
-                F,
-                Op::Copy {
-                    dst: state_c.row(l, b * h),
-                    src: step(cs, t_len, h),
-                },
-            );
+            plan.push(F, Op::Copy { dst: state_c.row(l, b * h), src: step(cs, t_len, h) });
         }
         if let (Some(dropped), Some(p), Some(seed)) = (layer.dropped, dropout, dropout_seed) {
-            plan.push(
-                F,
-                Op::Dropout {
-                    out: dropped,
-                    x: outputs(l),
-                    seed,
-                    salt: l as u32,
-                    p,
-                },
-            );
+            plan.push(F, Op::Dropout { out: dropped, x: outputs(l), seed, salt: l as u32, p });
         }
     }
-    plan.push(
-        F,
-        matmul(
-            logits,
-            outputs(layers - 1),
-            head_w,
-            Some(head_b),
-            (rows, classes, h),
-            false,
-            true,
-            false,
-        ),
-    );
+    plan.push(F, matmul(logits, outputs(layers - 1), head_w, Some(head_b), (rows, classes, h), false, true, false));
     let mean = 1.0 / rows as f32;
     match (targets, losses) {
         (Some(targets), Some(losses)) => {
             let write_grad = training;
-            plan.push(
-                F,
-                Op::SoftmaxXent {
-                    logits,
-                    losses,
-                    targets,
-                    classes,
-                    grad_scale: mean,
-                    write_grad,
-                },
-            );
-            plan.push(
-                F,
-                Op::LossSum {
-                    out: stats.sub(0, 1),
-                    losses,
-                    scale: mean,
-                },
-            );
+            plan.push(F, Op::SoftmaxXent { logits, losses, targets, classes, grad_scale: mean, write_grad });
+            plan.push(F, Op::LossSum { out: stats.sub(0, 1), losses, scale: mean });
         }
         _ => plan.push(F, Op::LogSoftmax { logits, classes }),
     }
@@ -339,16 +216,10 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
 
     // ---- backward: logits now hold ∂L/∂logits (mean over T·B positions).
     use Section::Backward as B;
-    let dh: Vec<View> = (0..layers)
-        .map(|l| plan.buffer(format!("dh_l{l}"), rows * h, Elem::Float))
-        .collect();
-    let dxw: Vec<View> = (0..layers)
-        .map(|l| plan.buffer(format!("dxw_l{l}"), rows * g, Elem::Float))
-        .collect();
+    let dh: Vec<View> = (0..layers).map(|l| plan.buffer(format!("dh_l{l}"), rows * h, Elem::Float)).collect();
+    let dxw: Vec<View> = (0..layers).map(|l| plan.buffer(format!("dxw_l{l}"), rows * g, Elem::Float)).collect();
     let dhw: Vec<View> = match cell {
-        Cell::Gru => (0..layers)
-            .map(|l| plan.buffer(format!("dhw_l{l}"), rows * g, Elem::Float))
-            .collect(),
+        Cell::Gru => (0..layers).map(|l| plan.buffer(format!("dhw_l{l}"), rows * g, Elem::Float)).collect(),
         _ => dxw.clone(),
     };
     let dc = (cell == Cell::Lstm).then(|| plan.buffer("dc", b * h, Elem::Float));
@@ -358,29 +229,10 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
     let top = layers - 1;
     plan.push(
         B,
-        matmul(
-            grad(head_w_off, classes * h),
-            logits,
-            outputs(top),
-            None,
-            (classes, h, rows),
-            true,
-            false,
-            true,
-        ),
+        matmul(grad(head_w_off, classes * h), logits, outputs(top), None, (classes, h, rows), true, false, true),
     );
-    plan.push(
-        B,
-        Op::ColumnSum {
-            out: grad(head_b_off, classes),
-            x: logits,
-            cols: classes,
-        },
-    );
-    plan.push(
-        B,
-        matmul(dh[top], logits, head_w, None, (rows, h, classes), false, false, false),
-    );
+    plan.push(B, Op::ColumnSum { out: grad(head_b_off, classes), x: logits, cols: classes });
+    plan.push(B, matmul(dh[top], logits, head_w, None, (rows, h, classes), false, false, false));
     for (l, layer) in net.iter().enumerate().rev() {
         let p = layout.layer(l);
         let input = config.layer_input(l);
@@ -392,12 +244,8 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         for t in (0..t_len).rev() {
             let (dh_t, gates) = (step(dh[l], t, h), step(layer.xw, t, g));
             let (dxw_t, dhw_t) = (step(dxw[l], t, g), step(dhw[l], t, g));
-            let act = |activation| Op::RnnCellBackward {
-                dpre: dxw_t,
-                dh: dh_t,
-                h: step(layer.hs, t + 1, h),
-                activation,
-            };
+            let act =
+                |activation| Op::RnnCellBackward { dpre: dxw_t, dh: dh_t, h: step(layer.hs, t + 1, h), activation };
             plan.push(
                 B,
                 match cell {
@@ -407,15 +255,7 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
                         let cs = layer.cs.expect("LSTM layers have c");
                         let (c, c_prev) = (step(cs, t + 1, h), step(cs, t, h));
                         let dc = dc.expect("LSTM has dc");
-                        Op::LstmCellBackward {
-                            dgates: dxw_t,
-                            dc,
-                            dh: dh_t,
-                            gates,
-                            c,
-                            c_prev,
-                            hidden: h,
-                        }
+                        Op::LstmCellBackward { dgates: dxw_t, dc, dh: dh_t, gates, c, c_prev, hidden: h }
                     }
                     Cell::Gru => Op::GruCellBackward {
                         dxw: dxw_t,
@@ -431,82 +271,25 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             );
             // ∂h_{t-1} += ∂(recurrent pre-activation)·W_hh; the gradient into h_0 is not needed.
             if t > 0 {
-                plan.push(
-                    B,
-                    matmul(step(dh[l], t - 1, h), dhw_t, w_hh, None, (b, h, g), false, false, true),
-                );
+                plan.push(B, matmul(step(dh[l], t - 1, h), dhw_t, w_hh, None, (b, h, g), false, false, true));
             }
         }
         // Weight gradients as single GEMMs over K = T·B, bias gradients as column sums.
         let h_prevs = layer.hs.rows(0, t_len, b * h);
-        plan.push(
-            B,
-            matmul(
-                grad(p.weight_hh, g * h),
-                dhw[l],
-                h_prevs,
-                None,
-                (g, h, rows),
-                true,
-                false,
-                true,
-            ),
-        );
-        plan.push(
-            B,
-            Op::ColumnSum {
-                out: grad(p.bias_hh, g),
-                x: dhw[l],
-                cols: g,
-            },
-        );
-        plan.push(
-            B,
-            Op::ColumnSum {
-                out: grad(p.bias_ih, g),
-                x: dxw[l],
-                cols: g,
-            },
-        );
+        plan.push(B, matmul(grad(p.weight_hh, g * h), dhw[l], h_prevs, None, (g, h, rows), true, false, true));
+        plan.push(B, Op::ColumnSum { out: grad(p.bias_hh, g), x: dhw[l], cols: g });
+        plan.push(B, Op::ColumnSum { out: grad(p.bias_ih, g), x: dxw[l], cols: g });
         if l == 0 {
-            plan.push(
-                B,
-                Op::EmbedBackward {
-                    dweight: grad(p.weight_ih, g * input),
-                    dout: dxw[0],
-                    tokens,
-                    vocab,
-                },
-            );
+            plan.push(B, Op::EmbedBackward { dweight: grad(p.weight_ih, g * input), dout: dxw[0], tokens, vocab });
         } else {
             plan.push(
                 B,
-                matmul(
-                    grad(p.weight_ih, g * input),
-                    dxw[l],
-                    below(l),
-                    None,
-                    (g, input, rows),
-                    true,
-                    false,
-                    true,
-                ),
+                matmul(grad(p.weight_ih, g * input), dxw[l], below(l), None, (g, input, rows), true, false, true),
             );
             // ∂H_{l-1} = ∂xw·W_ih, then back through the dropout mask.
-            plan.push(
-                B,
-                matmul(dh[l - 1], dxw[l], w_ih, None, (rows, input, g), false, false, false),
-            );
+            plan.push(B, matmul(dh[l - 1], dxw[l], w_ih, None, (rows, input, g), false, false, false));
             if let (Some(p), Some(seed)) = (dropout, dropout_seed) {
-                plan.push(
-                    B,
-                    Op::DropoutBackward {
-                        dx: dh[l - 1],
-                        seed,
-                        salt: (l - 1) as u32,
-                        p,
-                    },
-                );
+                plan.push(B, Op::DropoutBackward { dx: dh[l - 1], seed, salt: (l - 1) as u32, p });
             }
         }
     }
@@ -516,42 +299,15 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
     let partials = plan.buffer("norm_partials", layout.total().div_ceil(NORM_CHUNK), Elem::Float);
     let norm = stats.sub(1, 2);
     plan.push(U, Op::GradNormPartial { partials, grads });
-    plan.push(
-        U,
-        Op::GradNormFinish {
-            stats: norm,
-            partials,
-            max_norm: clip_norm,
-        },
-    );
+    plan.push(U, Op::GradNormFinish { stats: norm, partials, max_norm: clip_norm });
     let update = match optimizer {
-        Optimizer::Sgd { momentum, .. } => Op::SgdMomentum {
-            params,
-            velocity: opt_state[0],
-            grads,
-            stats: norm,
-            hyper,
-            momentum,
-        },
-        Optimizer::Adagrad { eps, .. } => Op::Adagrad {
-            params,
-            sum_sq: opt_state[0],
-            grads,
-            stats: norm,
-            hyper,
-            eps,
-        },
-        Optimizer::Adam { beta1, beta2, eps, .. } => Op::Adam {
-            params,
-            m: opt_state[0],
-            v: opt_state[1],
-            grads,
-            stats: norm,
-            hyper,
-            beta1,
-            beta2,
-            eps,
-        },
+        Optimizer::Sgd { momentum, .. } => {
+            Op::SgdMomentum { params, velocity: opt_state[0], grads, stats: norm, hyper, momentum }
+        }
+        Optimizer::Adagrad { eps, .. } => Op::Adagrad { params, sum_sq: opt_state[0], grads, stats: norm, hyper, eps },
+        Optimizer::Adam { beta1, beta2, eps, .. } => {
+            Op::Adam { params, m: opt_state[0], v: opt_state[1], grads, stats: norm, hyper, beta1, beta2, eps }
+        }
     };
     plan.push(U, update);
     graph(plan, Some(grads), Some(hyper))

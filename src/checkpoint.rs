@@ -32,10 +32,7 @@ pub(crate) fn write(
     tensors: &[(String, Vec<usize>, Vec<f32>)],
     metadata: HashMap<String, String>,
 ) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = |source| Error::Io { path: path.display().to_string(), source };
     let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, v)| f32_bytes(v)).collect();
     let views = tensors
         .iter()
@@ -43,10 +40,8 @@ pub(crate) fn write(
         .map(|((name, shape, _), data)| TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (name.clone(), v)))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::Internal(format!("building a safetensors view: {e}")))?;
-    let file = safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Checkpoint {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let file = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::Checkpoint { path: path.display().to_string(), reason: e.to_string() })?;
     let tmp = temp_path(path);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -61,10 +56,7 @@ pub(crate) fn write(
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
@@ -76,14 +68,8 @@ pub(crate) struct File {
 
 impl File {
     pub(crate) fn read(path: &Path) -> Result<File> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let file = File {
-            path: path.display().to_string(),
-            bytes,
-        };
+        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let file = File { path: path.display().to_string(), bytes };
         file.parse()?;
         Ok(file)
     }
@@ -97,19 +83,16 @@ impl File {
 
     /// The metadata map (empty when the file has none, as PyTorch writes it).
     pub(crate) fn metadata(&self) -> Result<HashMap<String, String>> {
-        let (_, meta) = SafeTensors::read_metadata(&self.bytes).map_err(|e| Error::Checkpoint {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        })?;
+        let (_, meta) = SafeTensors::read_metadata(&self.bytes)
+            .map_err(|e| Error::Checkpoint { path: self.path.clone(), reason: e.to_string() })?;
         Ok(meta.metadata().clone().unwrap_or_default())
     }
 
     /// One metadata value, parsed; a missing or unparsable value names the key.
     pub(crate) fn meta<T: std::str::FromStr>(&self, meta: &HashMap<String, String>, key: &str) -> Result<T> {
-        let raw = meta.get(key).ok_or_else(|| Error::Checkpoint {
-            path: self.path.clone(),
-            reason: format!("metadata has no {key:?}"),
-        })?;
+        let raw = meta
+            .get(key)
+            .ok_or_else(|| Error::Checkpoint { path: self.path.clone(), reason: format!("metadata has no {key:?}") })?;
         raw.parse().map_err(|_| Error::Checkpoint {
             path: self.path.clone(),
             reason: format!("metadata {key:?} = {raw:?} is not valid"),
@@ -122,48 +105,29 @@ impl File {
     pub(crate) fn tensors(&self, expected: &[(String, Vec<usize>)]) -> Result<Vec<Vec<f32>>> {
         let st = self.parse()?;
         let names: Vec<String> = st.names().into_iter().map(String::from).collect();
-        let missing: Vec<String> = expected
-            .iter()
-            .filter(|(n, _)| !names.contains(n))
-            .map(|(n, _)| n.clone())
-            .collect();
-        let mut unexpected: Vec<String> = names
-            .iter()
-            .filter(|n| !expected.iter().any(|(e, _)| e == *n))
-            .cloned()
-            .collect();
+        let missing: Vec<String> =
+            expected.iter().filter(|(n, _)| !names.contains(n)).map(|(n, _)| n.clone()).collect();
+        let mut unexpected: Vec<String> =
+            names.iter().filter(|n| !expected.iter().any(|(e, _)| e == *n)).cloned().collect();
         unexpected.sort();
         let mut mismatched = Vec::new();
         for (name, shape) in expected {
             if let Ok(t) = st.tensor(name)
                 && (t.dtype() != Dtype::F32 || t.shape() != shape.as_slice())
             {
-                mismatched.push(format!(
-                    "{name}: expected F32 {shape:?}, got {:?} {:?}",
-                    t.dtype(),
-                    t.shape()
-                ));
+                mismatched.push(format!("{name}: expected F32 {shape:?}, got {:?} {:?}", t.dtype(), t.shape()));
             }
         }
         if !(missing.is_empty() && unexpected.is_empty() && mismatched.is_empty()) {
-            return Err(Error::CheckpointMismatch {
-                path: self.path.clone(),
-                missing,
-                unexpected,
-                mismatched,
-            });
+            return Err(Error::CheckpointMismatch { path: self.path.clone(), missing, unexpected, mismatched });
         }
         expected
             .iter()
             .map(|(name, _)| {
-                let t = st.tensor(name).map_err(|e| Error::Checkpoint {
-                    path: self.path.clone(),
-                    reason: e.to_string(),
-                })?;
-                Ok(t.data()
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect())
+                let t = st
+                    .tensor(name)
+                    .map_err(|e| Error::Checkpoint { path: self.path.clone(), reason: e.to_string() })?;
+                Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
             })
             .collect()
     }
@@ -194,12 +158,8 @@ pub(crate) fn config_from(file: &File) -> Result<(ModelConfig, Option<Vocab>)> {
         cell: Cell::from_name(&cell)?,
         layers: file.meta(&meta, "layers")?,
         hidden: file.meta(&meta, "hidden")?,
-        input: Input::Tokens {
-            vocab: file.meta(&meta, "vocab")?,
-        },
-        head: Head::Softmax {
-            classes: file.meta(&meta, "classes")?,
-        },
+        input: Input::Tokens { vocab: file.meta(&meta, "vocab")? },
+        head: Head::Softmax { classes: file.meta(&meta, "classes")? },
         dropout: file.meta(&meta, "dropout")?,
     };
     config.validate()?;
@@ -212,11 +172,7 @@ pub(crate) fn config_from(file: &File) -> Result<(ModelConfig, Option<Vocab>)> {
     {
         return Err(Error::Checkpoint {
             path: file.path.clone(),
-            reason: format!(
-                "vocabulary of {} characters for a model with {} inputs",
-                v.len(),
-                config.vocab()
-            ),
+            reason: format!("vocabulary of {} characters for a model with {} inputs", v.len(), config.vocab()),
         });
     }
     Ok((config, vocab))
@@ -224,9 +180,5 @@ pub(crate) fn config_from(file: &File) -> Result<(ModelConfig, Option<Vocab>)> {
 
 /// (name, shape) of every parameter, in layout order.
 pub(crate) fn expected(layout: &ParamLayout) -> Vec<(String, Vec<usize>)> {
-    layout
-        .tensors()
-        .iter()
-        .map(|t| (t.name.clone(), t.shape.clone()))
-        .collect()
+    layout.tensors().iter().map(|t| (t.name.clone(), t.shape.clone())).collect()
 }

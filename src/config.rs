@@ -127,11 +127,7 @@ impl ModelConfig {
         // A GEMM's columns span at most 65535 workgroups of 64 on the GPU.
         let widest = (self.hidden * self.cell.gates()).max(self.vocab()).max(self.classes());
         if widest > (1 << 21) {
-            return Err(Error::invalid(
-                "model width (gate rows, vocabulary or classes)",
-                widest,
-                "at most 2^21",
-            ));
+            return Err(Error::invalid("model width (gate rows, vocabulary or classes)", widest, "at most 2^21"));
         }
         Ok(())
     }

@@ -67,11 +67,7 @@ impl Vocab {
         ids.iter()
             .enumerate()
             .map(|(position, &id)| {
-                self.chars.get(id as usize).copied().ok_or(Error::TokenOutOfRange {
-                    id,
-                    position,
-                    vocab: self.len(),
-                })
+                self.chars.get(id as usize).copied().ok_or(Error::TokenOutOfRange { id, position, vocab: self.len() })
             })
             .collect()
     }
@@ -94,19 +90,10 @@ impl Block {
         positive("block batch", batch)?;
         for (what, v) in [("block inputs", &inputs), ("block targets", &targets)] {
             if v.len() != steps * batch {
-                return Err(Error::shape(
-                    what,
-                    format!("{steps} x {batch} = {} ids", steps * batch),
-                    v.len(),
-                ));
+                return Err(Error::shape(what, format!("{steps} x {batch} = {} ids", steps * batch), v.len()));
             }
         }
-        Ok(Block {
-            steps,
-            batch,
-            inputs,
-            targets,
-        })
+        Ok(Block { steps, batch, inputs, targets })
     }
 
     /// Checks the block against the shape and vocabulary a trainer expects.
@@ -131,11 +118,7 @@ impl Block {
 /// Every id below `vocab`, or an error naming the first that is not.
 pub(crate) fn check_ids(ids: &[u32], vocab: usize) -> Result<()> {
     match ids.iter().position(|&id| id as usize >= vocab) {
-        Some(position) => Err(Error::TokenOutOfRange {
-            id: ids[position],
-            position,
-            vocab,
-        }),
+        Some(position) => Err(Error::TokenOutOfRange { id: ids[position], position, vocab }),
         None => Ok(()),
     }
 }
@@ -174,12 +157,7 @@ impl<'a> Streams<'a> {
                 tokens.len(),
             ));
         }
-        Ok(Streams {
-            tokens,
-            batch,
-            steps,
-            stream_len,
-        })
+        Ok(Streams { tokens, batch, steps, stream_len })
     }
 
     /// Whole blocks per pass over the streams.
@@ -205,12 +183,7 @@ impl<'a> Streams<'a> {
                 targets.push(self.tokens[at + 1]);
             }
         }
-        Block {
-            steps: t,
-            batch: b,
-            inputs,
-            targets,
-        }
+        Block { steps: t, batch: b, inputs, targets }
     }
 
     /// Blocks `0..len()` in order.

@@ -62,9 +62,7 @@ impl Device {
             }
         };
         let ctx = Context::open(backends, name)?;
-        Ok(Device {
-            backend: Backend::Gpu(Arc::new(ctx)),
-        })
+        Ok(Device { backend: Backend::Gpu(Arc::new(ctx)) })
     }
 
     /// The CPU backend.
@@ -81,10 +79,9 @@ impl Device {
     pub fn name(&self) -> String {
         match &self.backend {
             Backend::Gpu(ctx) => describe(&ctx.info),
-            Backend::Cpu => format!(
-                "CPU backend ({} threads)",
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            ),
+            Backend::Cpu => {
+                format!("CPU backend ({} threads)", std::thread::available_parallelism().map_or(1, |n| n.get()))
+            }
         }
     }
 
@@ -114,8 +111,7 @@ impl Device {
     pub(crate) fn write(&self, storage: &Storage, offset: usize, data: &[f32]) -> Result<()> {
         match (&self.backend, storage) {
             (Backend::Gpu(ctx), Storage::Gpu(buffer)) => {
-                ctx.queue
-                    .write_buffer(buffer, (offset * 4) as u64, bytemuck::cast_slice(data));
+                ctx.queue.write_buffer(buffer, (offset * 4) as u64, bytemuck::cast_slice(data));
                 ctx.check()
             }
             (Backend::Cpu, Storage::CpuFloat(v)) => {
@@ -130,8 +126,7 @@ impl Device {
     pub(crate) fn write_ids(&self, storage: &Storage, offset: usize, data: &[u32]) -> Result<()> {
         match (&self.backend, storage) {
             (Backend::Gpu(ctx), Storage::Gpu(buffer)) => {
-                ctx.queue
-                    .write_buffer(buffer, (offset * 4) as u64, bytemuck::cast_slice(data));
+                ctx.queue.write_buffer(buffer, (offset * 4) as u64, bytemuck::cast_slice(data));
                 ctx.check()
             }
             (Backend::Cpu, Storage::CpuId(v)) => {

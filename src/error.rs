@@ -35,11 +35,7 @@ pub enum Error {
 
     /// A shape, size or count that does not fit what was expected.
     #[error("{what}: expected {expected}, got {got}")]
-    Shape {
-        what: String,
-        expected: String,
-        got: String,
-    },
+    Shape { what: String, expected: String, got: String },
 
     /// A configuration value outside its valid range (zero sizes, non-finite
     /// learning rates, dropout outside [0, 1), ...).
@@ -99,29 +95,18 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn shape(what: impl Into<String>, expected: impl ToString, got: impl ToString) -> Self {
-        Error::Shape {
-            what: what.into(),
-            expected: expected.to_string(),
-            got: got.to_string(),
-        }
+        Error::Shape { what: what.into(), expected: expected.to_string(), got: got.to_string() }
     }
 
     pub(crate) fn invalid(what: impl Into<String>, got: impl ToString, why: impl Into<String>) -> Self {
-        Error::InvalidConfig {
-            what: what.into(),
-            got: got.to_string(),
-            why: why.into(),
-        }
+        Error::InvalidConfig { what: what.into(), got: got.to_string(), why: why.into() }
     }
 }
 
 /// Every value finite, or [`Error::NonFinite`] naming `what` and the first bad index.
 pub(crate) fn check_finite(what: &str, values: &[f32]) -> Result<()> {
     match values.iter().position(|x| !x.is_finite()) {
-        Some(i) => Err(Error::NonFinite {
-            what: format!("{what}[{i}]"),
-            got: values[i],
-        }),
+        Some(i) => Err(Error::NonFinite { what: format!("{what}[{i}]"), got: values[i] }),
         None => Ok(()),
     }
 }

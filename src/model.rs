@@ -29,12 +29,7 @@ impl Model {
         // host memory is spent on its initial values.
         let storage = device.alloc("params", layout.total(), Elem::Float)?;
         device.write(&storage, 0, &layout.init(config.hidden, seed))?;
-        Ok(Model {
-            device: device.clone(),
-            config: *config,
-            layout,
-            params: storage,
-        })
+        Ok(Model { device: device.clone(), config: *config, layout, params: storage })
     }
 
     /// A model with the given flat parameters (in [`ParamLayout`] order).
@@ -44,12 +39,7 @@ impl Model {
         check_params(&layout, params)?;
         let storage = device.alloc("params", layout.total(), Elem::Float)?;
         device.write(&storage, 0, params)?;
-        Ok(Model {
-            device: device.clone(),
-            config: *config,
-            layout,
-            params: storage,
-        })
+        Ok(Model { device: device.clone(), config: *config, layout, params: storage })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -82,10 +72,7 @@ impl Model {
 
     /// One tensor by its PyTorch name, read back.
     pub fn tensor(&self, name: &str) -> Result<Vec<f32>> {
-        let t = self
-            .layout
-            .get(name)
-            .ok_or_else(|| Error::Mismatch(format!("model has no tensor {name:?}")))?;
+        let t = self.layout.get(name).ok_or_else(|| Error::Mismatch(format!("model has no tensor {name:?}")))?;
         self.device.read(&self.params, t.offset, t.len())
     }
 

@@ -29,12 +29,7 @@ impl Optimizer {
 
     /// Adam with PyTorch's defaults β = (0.9, 0.999), eps = 1e-8.
     pub fn adam(lr: f32) -> Self {
-        Optimizer::Adam {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        }
+        Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
     }
 
     /// "sgd", "adagrad" or "adam".
@@ -95,11 +90,7 @@ impl Optimizer {
             }
         };
         let eps_ok = |x: f32| {
-            if x.is_finite() && x > 0.0 {
-                Ok(())
-            } else {
-                Err(Error::invalid("eps", x, "must be finite and > 0"))
-            }
+            if x.is_finite() && x > 0.0 { Ok(()) } else { Err(Error::invalid("eps", x, "must be finite and > 0")) }
         };
         match *self {
             Optimizer::Sgd { momentum, .. } => unit("momentum", momentum),

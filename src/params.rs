@@ -61,11 +61,7 @@ impl ParamLayout {
         let mut total = 0;
         let mut push = |name: String, shape: Vec<usize>| {
             let len: usize = shape.iter().product();
-            tensors.push(ParamTensor {
-                name,
-                shape,
-                offset: total,
-            });
+            tensors.push(ParamTensor { name, shape, offset: total });
             total += len;
         };
         for k in 0..config.layers {
@@ -96,12 +92,7 @@ impl ParamLayout {
 
     pub(crate) fn layer(&self, k: usize) -> LayerParams {
         let at = |i: usize| self.tensors[4 * k + i].offset;
-        LayerParams {
-            weight_ih: at(0),
-            weight_hh: at(1),
-            bias_ih: at(2),
-            bias_hh: at(3),
-        }
+        LayerParams { weight_ih: at(0), weight_hh: at(1), bias_ih: at(2), bias_hh: at(3) }
     }
 
     /// Offsets of `head.weight` and `head.bias`.

@@ -31,11 +31,7 @@ impl View {
     /// `len` elements starting `offset` elements into this view.
     pub fn sub(self, offset: usize, len: usize) -> Self {
         debug_assert!(offset + len <= self.len, "sub-view out of range");
-        View {
-            buf: self.buf,
-            offset: self.offset + offset,
-            len,
-        }
+        View { buf: self.buf, offset: self.offset + offset, len }
     }
 
     /// Row `i` of this view seen as rows of `width` elements.
@@ -116,62 +112,26 @@ pub enum Op {
     Matmul(Matmul),
     /// Token input projection as a gather: `out[r, j] = weight[j, tokens[r]] + bias[j]`;
     /// out `[n, g]`, weight `[g, vocab]`, bias `[g]`, tokens `[n]`.
-    EmbedForward {
-        out: View,
-        weight: View,
-        bias: View,
-        tokens: View,
-        vocab: usize,
-    },
+    EmbedForward { out: View, weight: View, bias: View, tokens: View, vocab: usize },
     /// Its gradient, a scatter-add by token in row order (deterministic):
     /// `dweight[j, tokens[r]] += dout[r, j]` for r = 0, 1, ... .
-    EmbedBackward {
-        dweight: View,
-        dout: View,
-        tokens: View,
-        vocab: usize,
-    },
+    EmbedBackward { dweight: View, dout: View, tokens: View, vocab: usize },
     /// `h = act(pre)` elementwise.
     RnnCellForward { h: View, pre: View, activation: Activation },
     /// `dpre = dh ⊙ act'(h)`; tanh' = 1 - h², relu' = [h > 0].
-    RnnCellBackward {
-        dpre: View,
-        dh: View,
-        h: View,
-        activation: Activation,
-    },
+    RnnCellBackward { dpre: View, dh: View, h: View, activation: Activation },
     /// LSTM step, PyTorch's gate blocks `[i; f; g; o]` per row of `gates [B, 4H]`.
     /// In place: `gates` holds the pre-activations on entry and σ(i), σ(f),
     /// tanh(g), σ(o) on exit; `c = f ⊙ c_prev + i ⊙ g`, `h = o ⊙ tanh(c)`.
-    LstmCellForward {
-        gates: View,
-        c: View,
-        h: View,
-        c_prev: View,
-        hidden: usize,
-    },
+    LstmCellForward { gates: View, c: View, h: View, c_prev: View, hidden: usize },
     /// Its gradient: from `dh` (all of ∂L/∂h_t) and `dc` (∂L/∂c_t from the
     /// step after, updated in place to ∂L/∂c_{t-1}), writes `dgates` =
     /// ∂L/∂(pre-activations) `[B, 4H]`.
-    LstmCellBackward {
-        dgates: View,
-        dc: View,
-        dh: View,
-        gates: View,
-        c: View,
-        c_prev: View,
-        hidden: usize,
-    },
+    LstmCellBackward { dgates: View, dc: View, dh: View, gates: View, c: View, c_prev: View, hidden: usize },
     /// GRU step, blocks `[r; z; n]` per row of `[B, 3H]`. In place: `gates`
     /// holds `W_i x + b_i` on entry and r, z, n on exit, with `hw = W_h h_prev + b_h`:
     /// r, z = σ(x· + hw·), n = tanh(x_n + r ⊙ hw_n), `h = (1 - z) ⊙ n + z ⊙ h_prev`.
-    GruCellForward {
-        gates: View,
-        h: View,
-        hw: View,
-        h_prev: View,
-        hidden: usize,
-    },
+    GruCellForward { gates: View, h: View, hw: View, h_prev: View, hidden: usize },
     /// Its gradient from `dh` (all of ∂L/∂h_t): `dxw` = ∂L/∂(W_i x + b_i),
     /// `dhw` = ∂L/∂(W_h h_prev + b_h) (they differ in the n block by r ⊙ ·),
     /// and, when given, adds the direct path `dh ⊙ z` into `dh_prev`.
@@ -188,26 +148,13 @@ pub enum Op {
     /// Inverted dropout between layers: `out = x ⊙ keep / (1 - p)` where
     /// `keep[i] = hash(i, seed[0], salt) ≥ p` is counter-based (the same bits on
     /// every backend; no mask is stored).
-    Dropout {
-        out: View,
-        x: View,
-        seed: View,
-        salt: u32,
-        p: f32,
-    },
+    Dropout { out: View, x: View, seed: View, salt: u32, p: f32 },
     /// In place: `dx ⊙= keep / (1 - p)`, the mask recomputed from the seed.
     DropoutBackward { dx: View, seed: View, salt: u32, p: f32 },
     /// Fused softmax + cross-entropy per row of `logits [rows, classes]`:
     /// `losses[r] = logsumexp(z_r) - z_r[targets[r]]`, and when `write_grad`,
     /// `logits[r] = grad_scale · (softmax(z_r) - onehot(targets[r]))` in place.
-    SoftmaxXent {
-        logits: View,
-        losses: View,
-        targets: View,
-        classes: usize,
-        grad_scale: f32,
-        write_grad: bool,
-    },
+    SoftmaxXent { logits: View, losses: View, targets: View, classes: usize, grad_scale: f32, write_grad: bool },
     /// In place: `logits[r] = z_r - logsumexp(z_r)` (log-probabilities for sampling).
     LogSoftmax { logits: View, classes: usize },
     /// `out[0] = scale · Σ losses`, summed in a fixed order.
@@ -219,43 +166,15 @@ pub enum Op {
     /// `stats = [‖g‖, clip]` with ‖g‖ = √Σ partials and
     /// clip = min(1, max_norm / (‖g‖ + 1e-6)) (PyTorch's `clip_grad_norm_`),
     /// or 1 when `max_norm` is `None`.
-    GradNormFinish {
-        stats: View,
-        partials: View,
-        max_norm: Option<f32>,
-    },
+    GradNormFinish { stats: View, partials: View, max_norm: Option<f32> },
     /// SGD with momentum on clipped gradients `g = clip · grads`:
     /// `velocity = momentum · velocity + g; params -= lr · velocity`.
     /// Skipped (nothing written) when ‖g‖ is not finite. `hyper = [lr, ..]`.
-    SgdMomentum {
-        params: View,
-        velocity: View,
-        grads: View,
-        stats: View,
-        hyper: View,
-        momentum: f32,
-    },
+    SgdMomentum { params: View, velocity: View, grads: View, stats: View, hyper: View, momentum: f32 },
     /// Adagrad: `sum_sq += g²; params -= lr · g / (√sum_sq + eps)`; skipped like SGD.
-    Adagrad {
-        params: View,
-        sum_sq: View,
-        grads: View,
-        stats: View,
-        hyper: View,
-        eps: f32,
-    },
+    Adagrad { params: View, sum_sq: View, grads: View, stats: View, hyper: View, eps: f32 },
     /// Adam with `hyper = [lr, 1-β₁ᵗ, 1-β₂ᵗ, _]`; skipped like SGD.
-    Adam {
-        params: View,
-        m: View,
-        v: View,
-        grads: View,
-        stats: View,
-        hyper: View,
-        beta1: f32,
-        beta2: f32,
-        eps: f32,
-    },
+    Adam { params: View, m: View, v: View, grads: View, stats: View, hyper: View, beta1: f32, beta2: f32, eps: f32 },
 }
 
 impl Op {
@@ -299,85 +218,39 @@ impl Op {
                 reads.extend(mm.bias.map(|b| (b, F)));
                 (vec![mm.c], reads)
             }
-            Op::EmbedForward {
-                out,
-                weight,
-                bias,
-                tokens,
-                ..
-            } => (vec![out], vec![(weight, F), (bias, F), (tokens, I)]),
-            Op::EmbedBackward {
-                dweight, dout, tokens, ..
-            } => (vec![dweight], vec![(dout, F), (tokens, I)]),
+            Op::EmbedForward { out, weight, bias, tokens, .. } => {
+                (vec![out], vec![(weight, F), (bias, F), (tokens, I)])
+            }
+            Op::EmbedBackward { dweight, dout, tokens, .. } => (vec![dweight], vec![(dout, F), (tokens, I)]),
             Op::RnnCellForward { h, pre, .. } => (vec![h], vec![(pre, F)]),
             Op::RnnCellBackward { dpre, dh, h, .. } => (vec![dpre], vec![(dh, F), (h, F)]),
-            Op::LstmCellForward {
-                gates, c, h, c_prev, ..
-            } => (vec![gates, c, h], vec![(c_prev, F)]),
-            Op::LstmCellBackward {
-                dgates,
-                dc,
-                dh,
-                gates,
-                c,
-                c_prev,
-                ..
-            } => (vec![dgates, dc], vec![(dh, F), (gates, F), (c, F), (c_prev, F)]),
-            Op::GruCellForward {
-                gates, h, hw, h_prev, ..
-            } => (vec![gates, h], vec![(hw, F), (h_prev, F)]),
-            Op::GruCellBackward {
-                dxw,
-                dhw,
-                dh_prev,
-                dh,
-                gates,
-                hw,
-                h_prev,
-                ..
-            } => {
+            Op::LstmCellForward { gates, c, h, c_prev, .. } => (vec![gates, c, h], vec![(c_prev, F)]),
+            Op::LstmCellBackward { dgates, dc, dh, gates, c, c_prev, .. } => {
+                (vec![dgates, dc], vec![(dh, F), (gates, F), (c, F), (c_prev, F)])
+            }
+            Op::GruCellForward { gates, h, hw, h_prev, .. } => (vec![gates, h], vec![(hw, F), (h_prev, F)]),
+            Op::GruCellBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, .. } => {
                 let mut writes = vec![dxw, dhw];
                 writes.extend(dh_prev);
                 (writes, vec![(dh, F), (gates, F), (hw, F), (h_prev, F)])
             }
             Op::Dropout { out, x, seed, .. } => (vec![out], vec![(x, F), (seed, I)]),
             Op::DropoutBackward { dx, seed, .. } => (vec![dx], vec![(seed, I)]),
-            Op::SoftmaxXent {
-                logits,
-                losses,
-                targets,
-                ..
-            } => (vec![logits, losses], vec![(targets, I)]),
+            Op::SoftmaxXent { logits, losses, targets, .. } => (vec![logits, losses], vec![(targets, I)]),
             Op::LogSoftmax { logits, .. } => (vec![logits], vec![]),
             Op::LossSum { out, losses, .. } => (vec![out], vec![(losses, F)]),
             Op::ColumnSum { out, x, .. } => (vec![out], vec![(x, F)]),
             Op::GradNormPartial { partials, grads } => (vec![partials], vec![(grads, F)]),
             Op::GradNormFinish { stats, partials, .. } => (vec![stats], vec![(partials, F)]),
-            Op::SgdMomentum {
-                params,
-                velocity,
-                grads,
-                stats,
-                hyper,
-                ..
-            } => (vec![params, velocity], vec![(grads, F), (stats, F), (hyper, F)]),
-            Op::Adagrad {
-                params,
-                sum_sq,
-                grads,
-                stats,
-                hyper,
-                ..
-            } => (vec![params, sum_sq], vec![(grads, F), (stats, F), (hyper, F)]),
-            Op::Adam {
-                params,
-                m,
-                v,
-                grads,
-                stats,
-                hyper,
-                ..
-            } => (vec![params, m, v], vec![(grads, F), (stats, F), (hyper, F)]),
+            Op::SgdMomentum { params, velocity, grads, stats, hyper, .. } => {
+                (vec![params, velocity], vec![(grads, F), (stats, F), (hyper, F)])
+            }
+            Op::Adagrad { params, sum_sq, grads, stats, hyper, .. } => {
+                (vec![params, sum_sq], vec![(grads, F), (stats, F), (hyper, F)])
+            }
+            Op::Adam { params, m, v, grads, stats, hyper, .. } => {
+                (vec![params, m, v], vec![(grads, F), (stats, F), (hyper, F)])
+            }
         }
     }
 
@@ -388,11 +261,7 @@ impl Op {
             if v.len == len && len > 0 {
                 Ok(())
             } else {
-                Err(Error::shape(
-                    format!("{} {what}", self.kernel_name()),
-                    format!("{len} elements (> 0)"),
-                    v.len,
-                ))
+                Err(Error::shape(format!("{} {what}", self.kernel_name()), format!("{len} elements (> 0)"), v.len))
             }
         };
         let divides = |what: &str, v: View, width: usize| -> Result<()> {
@@ -415,22 +284,11 @@ impl Op {
                 want("b", mm.b, mm.k * mm.n)?;
                 mm.bias.map_or(Ok(()), |b| want("bias", b, mm.n))
             }
-            Op::EmbedForward {
-                out,
-                weight,
-                bias,
-                tokens,
-                vocab,
-            } => {
+            Op::EmbedForward { out, weight, bias, tokens, vocab } => {
                 want("weight", weight, bias.len * vocab)?;
                 want("out", out, tokens.len * bias.len)
             }
-            Op::EmbedBackward {
-                dweight,
-                dout,
-                tokens,
-                vocab,
-            } => {
+            Op::EmbedBackward { dweight, dout, tokens, vocab } => {
                 divides("dweight", dweight, vocab)?;
                 want("dout", dout, tokens.len * (dweight.len / vocab))
             }
@@ -439,27 +297,13 @@ impl Op {
                 want("dh", dh, dpre.len)?;
                 want("h", h, dpre.len)
             }
-            Op::LstmCellForward {
-                gates,
-                c,
-                h,
-                c_prev,
-                hidden,
-            } => {
+            Op::LstmCellForward { gates, c, h, c_prev, hidden } => {
                 divides("h", h, hidden)?;
                 want("c", c, h.len)?;
                 want("c_prev", c_prev, h.len)?;
                 want("gates", gates, 4 * h.len)
             }
-            Op::LstmCellBackward {
-                dgates,
-                dc,
-                dh,
-                gates,
-                c,
-                c_prev,
-                hidden,
-            } => {
+            Op::LstmCellBackward { dgates, dc, dh, gates, c, c_prev, hidden } => {
                 divides("dh", dh, hidden)?;
                 for (what, v) in [("dc", dc), ("c", c), ("c_prev", c_prev)] {
                     want(what, v, dh.len)?;
@@ -467,28 +311,13 @@ impl Op {
                 want("gates", gates, 4 * dh.len)?;
                 want("dgates", dgates, 4 * dh.len)
             }
-            Op::GruCellForward {
-                gates,
-                h,
-                hw,
-                h_prev,
-                hidden,
-            } => {
+            Op::GruCellForward { gates, h, hw, h_prev, hidden } => {
                 divides("h", h, hidden)?;
                 want("h_prev", h_prev, h.len)?;
                 want("hw", hw, 3 * h.len)?;
                 want("gates", gates, 3 * h.len)
             }
-            Op::GruCellBackward {
-                dxw,
-                dhw,
-                dh_prev,
-                dh,
-                gates,
-                hw,
-                h_prev,
-                hidden,
-            } => {
+            Op::GruCellBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden } => {
                 divides("dh", dh, hidden)?;
                 want("h_prev", h_prev, dh.len)?;
                 if let Some(d) = dh_prev {
@@ -509,13 +338,7 @@ impl Op {
                 want("seed", seed, 1)?;
                 want("dx", dx, dx.len.max(1))
             }
-            Op::SoftmaxXent {
-                logits,
-                losses,
-                targets,
-                classes,
-                ..
-            } => {
+            Op::SoftmaxXent { logits, losses, targets, classes, .. } => {
                 want("losses", losses, targets.len)?;
                 want("logits", logits, targets.len * classes)
             }
@@ -533,36 +356,14 @@ impl Op {
                 want("stats", stats, 2)?;
                 want("partials", partials, partials.len.max(1))
             }
-            Op::SgdMomentum {
-                params,
-                velocity,
-                grads,
-                stats,
-                hyper,
-                ..
-            }
-            | Op::Adagrad {
-                params,
-                sum_sq: velocity,
-                grads,
-                stats,
-                hyper,
-                ..
-            } => {
+            Op::SgdMomentum { params, velocity, grads, stats, hyper, .. }
+            | Op::Adagrad { params, sum_sq: velocity, grads, stats, hyper, .. } => {
                 want("state", velocity, params.len)?;
                 want("grads", grads, params.len)?;
                 want("stats", stats, 2)?;
                 want("hyper", hyper, 4)
             }
-            Op::Adam {
-                params,
-                m,
-                v,
-                grads,
-                stats,
-                hyper,
-                ..
-            } => {
+            Op::Adam { params, m, v, grads, stats, hyper, .. } => {
                 want("m", m, params.len)?;
                 want("v", v, params.len)?;
                 want("grads", grads, params.len)?;
@@ -603,11 +404,7 @@ pub struct Plan {
 impl Plan {
     /// Adds a buffer and returns a view of all of it.
     pub fn buffer(&mut self, name: impl Into<String>, len: usize, elem: Elem) -> View {
-        self.buffers.push(BufferSpec {
-            name: name.into(),
-            len,
-            elem,
-        });
+        self.buffers.push(BufferSpec { name: name.into(), len, elem });
         View::whole(BufId(self.buffers.len() - 1), len)
     }
 
@@ -621,10 +418,7 @@ impl Plan {
 
     /// Ops of the given sections, in plan order.
     pub fn ops<'a>(&'a self, sections: &'a [Section]) -> impl Iterator<Item = &'a Op> + 'a {
-        self.sections
-            .iter()
-            .filter(|(s, _)| sections.contains(s))
-            .flat_map(|(_, ops)| ops.iter())
+        self.sections.iter().filter(|(s, _)| sections.contains(s)).flat_map(|(_, ops)| ops.iter())
     }
 
     /// Number of ops (= GPU dispatches) in the given sections.
@@ -656,10 +450,7 @@ impl Plan {
             };
             for (i, w) in writes.iter().enumerate() {
                 inside(w, Elem::Float)?;
-                let clash = writes[i + 1..]
-                    .iter()
-                    .chain(reads.iter().map(|(r, _)| r))
-                    .any(|o| w.overlaps(o));
+                let clash = writes[i + 1..].iter().chain(reads.iter().map(|(r, _)| r)).any(|o| w.overlaps(o));
                 if clash {
                     return Err(Error::Internal(format!(
                         "{}: written view {w:?} overlaps another view",

@@ -50,15 +50,7 @@ impl Program {
             }
             Backend::Cpu => None,
         };
-        Ok(Program {
-            device: device.clone(),
-            plan,
-            storage,
-            gpu,
-            readout,
-            last_count: 0,
-            owned_bytes,
-        })
+        Ok(Program { device: device.clone(), plan, storage, gpu, readout, last_count: 0, owned_bytes })
     }
 
     pub(crate) fn storage(&self, buf: BufId) -> &Storage {
@@ -145,18 +137,10 @@ pub fn run_plan(device: &Device, plan: &Plan, init: &[BufferInit]) -> Result<Vec
     if init.len() != plan.buffers.len() {
         return Err(Error::shape("run_plan initial buffers", plan.buffers.len(), init.len()));
     }
-    let readout = View {
-        buf: BufId(0),
-        offset: 0,
-        len: plan.buffers[0].len,
-    };
+    let readout = View { buf: BufId(0), offset: 0, len: plan.buffers[0].len };
     let mut program = Program::new(device, plan.clone(), Vec::new(), readout)?;
     for (i, data) in init.iter().enumerate() {
-        let whole = View {
-            buf: BufId(i),
-            offset: 0,
-            len: plan.buffers[i].len,
-        };
+        let whole = View { buf: BufId(i), offset: 0, len: plan.buffers[i].len };
         match data {
             BufferInit::Float(v) => program.write(whole, v)?,
             BufferInit::Id(v) => program.write_ids(whole, v)?,
@@ -167,11 +151,7 @@ pub fn run_plan(device: &Device, plan: &Plan, init: &[BufferInit]) -> Result<Vec
         .iter()
         .enumerate()
         .map(|(i, spec)| match spec.elem {
-            crate::plan::Elem::Float => program.read(View {
-                buf: BufId(i),
-                offset: 0,
-                len: spec.len,
-            }),
+            crate::plan::Elem::Float => program.read(View { buf: BufId(i), offset: 0, len: spec.len }),
             crate::plan::Elem::Id => Ok(Vec::new()),
         })
         .collect()

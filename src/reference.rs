@@ -41,17 +41,11 @@ pub fn loss_and_gradients<F: Scalar>(
         return Err(Error::shape("parameter count", layout.total(), params.len()));
     }
     block.check(block.steps, block.batch, config.vocab(), config.classes())?;
-    let mode = Mode::Train {
-        optimizer: Optimizer::sgd(0.0, 0.0),
-        clip_norm: None,
-    };
+    let mode = Mode::Train { optimizer: Optimizer::sgd(0.0, 0.0), clip_norm: None };
     let graph = bptt::build(config, &layout, block.batch, block.steps, mode);
     let plan = &graph.plan;
-    let mut floats: Vec<Vec<F>> = plan
-        .buffers
-        .iter()
-        .map(|b| vec![F::zero(); if b.elem == Elem::Float { b.len } else { 0 }])
-        .collect();
+    let mut floats: Vec<Vec<F>> =
+        plan.buffers.iter().map(|b| vec![F::zero(); if b.elem == Elem::Float { b.len } else { 0 }]).collect();
     let mut fill = |view: Option<View>, values: Option<&[F]>, what: &str| -> Result<()> {
         if let (Some(view), Some(values)) = (view, values) {
             let slot = &mut floats[view.buf.0];

@@ -50,10 +50,7 @@ impl Sampler {
             graph,
             program,
             vocab: vocab.clone(),
-            choice: Choice::Sample {
-                temperature: 1.0,
-                top_k: None,
-            },
+            choice: Choice::Sample { temperature: 1.0, top_k: None },
             rng: ChaCha8Rng::seed_from_u64(0),
             candidates: Vec::with_capacity(vocab.len()),
         })
@@ -79,10 +76,7 @@ impl Sampler {
             Choice::Sample { temperature, .. } => temperature,
             Choice::Greedy => 1.0,
         };
-        self.choice = Choice::Sample {
-            temperature,
-            top_k: Some(k),
-        };
+        self.choice = Choice::Sample { temperature, top_k: Some(k) };
         Ok(self)
     }
 
@@ -100,8 +94,7 @@ impl Sampler {
 
     /// Clears the hidden state (it is otherwise carried from call to call).
     pub fn reset(&mut self) -> Result<()> {
-        self.program
-            .write(self.graph.state_h, &vec![0.0; self.graph.state_h.len])
+        self.program.write(self.graph.state_h, &vec![0.0; self.graph.state_h.len])
     }
 
     /// Feeds `prime` (at least one character), then generates `len` more
@@ -109,11 +102,7 @@ impl Sampler {
     pub fn generate(&mut self, prime: &str, len: usize) -> Result<String> {
         let prime = self.vocab.encode(prime)?;
         let Some(&last) = prime.last() else {
-            return Err(Error::invalid(
-                "prime",
-                "an empty string",
-                "give at least one character",
-            ));
+            return Err(Error::invalid("prime", "an empty string", "give at least one character"));
         };
         for &id in &prime[..prime.len() - 1] {
             self.forward(id)?;
@@ -136,23 +125,15 @@ impl Sampler {
     }
 
     fn choose(&mut self, log_probs: &[f32]) -> u32 {
-        let argmax = |xs: &[f32]| {
-            xs.iter()
-                .enumerate()
-                .fold(0, |best, (i, &x)| if x > xs[best] { i } else { best }) as u32
-        };
+        let argmax =
+            |xs: &[f32]| xs.iter().enumerate().fold(0, |best, (i, &x)| if x > xs[best] { i } else { best }) as u32;
         let Choice::Sample { temperature, top_k } = self.choice else {
             return argmax(log_probs);
         };
         // softmax(log p / τ) is softmax(logits / τ): the shift by logsumexp cancels.
         let c = &mut self.candidates;
         c.clear();
-        c.extend(
-            log_probs
-                .iter()
-                .enumerate()
-                .map(|(i, &lp)| (i as u32, lp as f64 / temperature as f64)),
-        );
+        c.extend(log_probs.iter().enumerate().map(|(i, &lp)| (i as u32, lp as f64 / temperature as f64)));
         c.sort_by(|a, b| b.1.total_cmp(&a.1));
         c.truncate(top_k.unwrap_or(c.len()).min(c.len()));
         let max = c[0].1;

@@ -50,22 +50,11 @@ impl Trainer {
     /// Builds the block plan for `config` and compiles it for the model's device.
     pub fn new(model: Model, config: TrainConfig) -> Result<Trainer> {
         config.validate()?;
-        let mode = Mode::Train {
-            optimizer: config.optimizer,
-            clip_norm: config.clip_norm,
-        };
+        let mode = Mode::Train { optimizer: config.optimizer, clip_norm: config.clip_norm };
         let graph = bptt::build(model.config(), model.layout(), config.batch, config.bptt, mode);
         let bound = vec![(graph.params.buf, model.storage().clone())];
         let program = Program::new(model.device(), graph.plan.clone(), bound, graph.stats)?;
-        Ok(Trainer {
-            model,
-            config,
-            graph,
-            program,
-            steps: 0,
-            blocks: 0,
-            last: None,
-        })
+        Ok(Trainer { model, config, graph, program, steps: 0, blocks: 0, last: None })
     }
 
     /// One training block: forward, backward, clip, optimizer, all in one
@@ -93,11 +82,9 @@ impl Trainer {
         let c = self.model.config();
         block.check(self.config.bptt, self.config.batch, c.vocab(), c.classes())?;
         self.program.write_ids(self.graph.tokens, &block.inputs)?;
-        self.program
-            .write_ids(self.graph.targets.expect("training plan"), &block.targets)?;
+        self.program.write_ids(self.graph.targets.expect("training plan"), &block.targets)?;
         if let Some(seed) = self.graph.dropout_seed {
-            self.program
-                .write_ids(seed, &[mask_seed(self.config.seed, self.blocks)])?;
+            self.program.write_ids(seed, &[mask_seed(self.config.seed, self.blocks)])?;
         }
         self.blocks += 1;
         Ok(())
@@ -105,9 +92,8 @@ impl Trainer {
 
     /// Loss and gradient norm of the last block (one small readback).
     pub fn stats(&mut self) -> Result<StepStats> {
-        let sections = self
-            .last
-            .ok_or_else(|| Error::invalid("stats request", "before any block", "run a block first"))?;
+        let sections =
+            self.last.ok_or_else(|| Error::invalid("stats request", "before any block", "run a block first"))?;
         let s = self.program.readout()?;
         let loss = s[0];
         let grad_norm = sections.contains(&Section::Update).then_some(s[1]);
@@ -116,11 +102,7 @@ impl Trainer {
         if skipped {
             log::warn!("non-finite gradient norm {} (loss {loss}): update skipped", s[1]);
         }
-        Ok(StepStats {
-            loss,
-            grad_norm,
-            skipped,
-        })
+        Ok(StepStats { loss, grad_norm, skipped })
     }
 
     /// The gradients of the last block, flat in layout order (before clipping).
@@ -158,9 +140,7 @@ impl Trainer {
 
     fn state_c(&self) -> Result<View> {
         let cell = self.model.config().cell;
-        self.graph
-            .state_c
-            .ok_or_else(|| Error::Mismatch(format!("a {} model has no cell state", cell.name())))
+        self.graph.state_c.ok_or_else(|| Error::Mismatch(format!("a {} model has no cell state", cell.name())))
     }
 
     /// Zeroes the hidden (and cell) state of every stream and layer.
@@ -191,11 +171,7 @@ impl Trainer {
         for (i, view) in self.graph.opt_state.iter().enumerate() {
             tensors.push((format!("optimizer_state{i}"), vec![view.len], self.program.read(*view)?));
         }
-        let (l, b, h) = (
-            self.model.config().layers,
-            self.config.batch,
-            self.model.config().hidden,
-        );
+        let (l, b, h) = (self.model.config().layers, self.config.batch, self.model.config().hidden);
         for (name, view) in [("state_h", Some(self.graph.state_h)), ("state_c", self.graph.state_c)] {
             if let Some(view) = view {
                 tensors.push((name.to_string(), vec![l, b, h], self.program.read(view)?));
@@ -222,11 +198,7 @@ impl Trainer {
                 self.config.optimizer.name()
             )));
         }
-        let (l, b, h) = (
-            self.model.config().layers,
-            self.config.batch,
-            self.model.config().hidden,
-        );
+        let (l, b, h) = (self.model.config().layers, self.config.batch, self.model.config().hidden);
         let mut views: Vec<(String, View, Vec<usize>)> = self
             .graph
             .opt_state
@@ -317,14 +289,7 @@ impl Evaluator {
         let bound = vec![(graph.params.buf, model.storage().clone())];
         let program = Program::new(model.device(), graph.plan.clone(), bound, graph.stats)?;
         let (vocab, classes) = (model.config().vocab(), model.config().classes());
-        Ok(Evaluator {
-            graph,
-            program,
-            batch,
-            steps,
-            vocab,
-            classes,
-        })
+        Ok(Evaluator { graph, program, batch, steps, vocab, classes })
     }
 
     /// Mean loss over `blocks`, starting from a zero state carried across them.
@@ -334,8 +299,7 @@ impl Evaluator {
         for block in blocks {
             block.check(self.steps, self.batch, self.vocab, self.classes)?;
             self.program.write_ids(self.graph.tokens, &block.inputs)?;
-            self.program
-                .write_ids(self.graph.targets.expect("eval plan"), &block.targets)?;
+            self.program.write_ids(self.graph.targets.expect("eval plan"), &block.targets)?;
             self.program.run(&[Section::Forward])?;
             total += self.program.readout()?[0] as f64;
             count += 1;

@@ -31,18 +31,11 @@ pub fn matmul<F: Scalar>(
     b_trans: bool,
     accumulate: bool,
 ) {
-    assert!(
-        c.len() == m * n && a.len() == m * k && b.len() == k * n,
-        "matmul: slice lengths do not match m, n, k"
-    );
+    assert!(c.len() == m * n && a.len() == m * k && b.len() == k * n, "matmul: slice lengths do not match m, n, k");
     // (row stride, column stride) of op(a) [m,k] and op(b) [k,n] in their storage.
     let (a_rs, a_cs) = if a_trans { (1, m as isize) } else { (k as isize, 1) };
     let (b_rs, b_cs) = if b_trans { (1, k as isize) } else { (n as isize, 1) };
-    let parallelism = if m * n * k >= 1 << 23 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
+    let parallelism = if m * n * k >= 1 << 23 { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
     // SAFETY: the lengths are asserted above, so every index gemm forms from
     // (m, n, k) and these strides lies inside its slice; `c` does not alias
     // `a` or `b` (it is a distinct &mut).
@@ -183,20 +176,9 @@ pub fn lstm_cell_backward<F: Scalar>(
         let (di, rest) = dg.split_at_mut(hidden);
         let (df, rest) = rest.split_at_mut(hidden);
         let (dgg, dgo) = rest.split_at_mut(hidden);
-        let (gi, gf, gg, go) = (
-            &g[..hidden],
-            &g[hidden..2 * hidden],
-            &g[2 * hidden..3 * hidden],
-            &g[3 * hidden..],
-        );
-        let (dgo, go, dc, dh, c, c_prev) = (
-            &mut dgo[..hidden],
-            &go[..hidden],
-            &mut dc[..hidden],
-            &dh[..hidden],
-            &c[..hidden],
-            &c_prev[..hidden],
-        );
+        let (gi, gf, gg, go) = (&g[..hidden], &g[hidden..2 * hidden], &g[2 * hidden..3 * hidden], &g[3 * hidden..]);
+        let (dgo, go, dc, dh, c, c_prev) =
+            (&mut dgo[..hidden], &go[..hidden], &mut dc[..hidden], &dh[..hidden], &c[..hidden], &c_prev[..hidden]);
         for j in 0..hidden {
             let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
             let tc = tanh(c[j]);
@@ -247,10 +229,7 @@ pub fn gru_cell_backward<F: Scalar>(
     let one = F::one();
     let rows = dh.len() / hidden;
     for b in 0..rows {
-        let (g, hw) = (
-            &gates[3 * hidden * b..][..3 * hidden],
-            &hw[3 * hidden * b..][..3 * hidden],
-        );
+        let (g, hw) = (&gates[3 * hidden * b..][..3 * hidden], &hw[3 * hidden * b..][..3 * hidden]);
         for j in 0..hidden {
             let (r, z, n) = (g[j], g[hidden + j], g[2 * hidden + j]);
             let (dh, h_prev) = (dh[hidden * b + j], h_prev[hidden * b + j]);
@@ -295,11 +274,7 @@ pub fn dropout_scale(p: f32) -> f32 {
 pub fn dropout<F: Scalar>(out: &mut [F], x: &[F], seed: &[u32], salt: u32, p: f32) {
     let scale = F::from_f32(dropout_scale(p));
     for (i, (o, &x)) in out.iter_mut().zip(x).enumerate() {
-        *o = if dropout_keep(i as u32, seed[0], salt, p) {
-            x * scale
-        } else {
-            F::zero()
-        };
+        *o = if dropout_keep(i as u32, seed[0], salt, p) { x * scale } else { F::zero() };
     }
 }
 
@@ -307,11 +282,7 @@ pub fn dropout<F: Scalar>(out: &mut [F], x: &[F], seed: &[u32], salt: u32, p: f3
 pub fn dropout_backward<F: Scalar>(dx: &mut [F], seed: &[u32], salt: u32, p: f32) {
     let scale = F::from_f32(dropout_scale(p));
     for (i, d) in dx.iter_mut().enumerate() {
-        *d = if dropout_keep(i as u32, seed[0], salt, p) {
-            *d * scale
-        } else {
-            F::zero()
-        };
+        *d = if dropout_keep(i as u32, seed[0], salt, p) { *d * scale } else { F::zero() };
     }
 }
 

@@ -98,11 +98,7 @@ impl<'a, F: Scalar> Memory<'a, F> {
                 }
             }
         }
-        Memory {
-            floats,
-            ids,
-            _borrow: PhantomData,
-        }
+        Memory { floats, ids, _borrow: PhantomData }
     }
 
     /// A written view. SAFETY: the caller holds no other reference to
@@ -143,11 +139,7 @@ pub fn execute<F: Scalar>(plan: &Plan, sections: &[Section], slots: &mut [Slot<'
             Slot::Id(s) => (s.len(), false),
         };
         if len != spec.len || is_float != (spec.elem == crate::plan::Elem::Float) {
-            return Err(Error::shape(
-                format!("storage of buffer {:?}", spec.name),
-                spec.len,
-                len,
-            ));
+            return Err(Error::shape(format!("storage of buffer {:?}", spec.name), spec.len, len));
         }
     }
     // SAFETY: validated just above.
@@ -195,42 +187,20 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
                 mm.b_trans,
                 mm.accumulate,
             ),
-            Op::EmbedForward {
-                out,
-                weight,
-                bias,
-                tokens,
-                vocab,
-            } => k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab),
-            Op::EmbedBackward {
-                dweight,
-                dout,
-                tokens,
-                vocab,
-            } => k::embed_backward(mem.w(dweight), mem.r(dout), mem.ids(tokens), vocab),
+            Op::EmbedForward { out, weight, bias, tokens, vocab } => {
+                k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab)
+            }
+            Op::EmbedBackward { dweight, dout, tokens, vocab } => {
+                k::embed_backward(mem.w(dweight), mem.r(dout), mem.ids(tokens), vocab)
+            }
             Op::RnnCellForward { h, pre, activation } => k::rnn_cell_forward(mem.w(h), mem.r(pre), activation),
-            Op::RnnCellBackward {
-                dpre,
-                dh,
-                h,
-                activation,
-            } => k::rnn_cell_backward(mem.w(dpre), mem.r(dh), mem.r(h), activation),
-            Op::LstmCellForward {
-                gates,
-                c,
-                h,
-                c_prev,
-                hidden,
-            } => k::lstm_cell_forward(mem.w(gates), mem.w(c), mem.w(h), mem.r(c_prev), hidden),
-            Op::LstmCellBackward {
-                dgates,
-                dc,
-                dh,
-                gates,
-                c,
-                c_prev,
-                hidden,
-            } => k::lstm_cell_backward(
+            Op::RnnCellBackward { dpre, dh, h, activation } => {
+                k::rnn_cell_backward(mem.w(dpre), mem.r(dh), mem.r(h), activation)
+            }
+            Op::LstmCellForward { gates, c, h, c_prev, hidden } => {
+                k::lstm_cell_forward(mem.w(gates), mem.w(c), mem.w(h), mem.r(c_prev), hidden)
+            }
+            Op::LstmCellBackward { dgates, dc, dh, gates, c, c_prev, hidden } => k::lstm_cell_backward(
                 mem.w(dgates),
                 mem.w(dc),
                 mem.r(dh),
@@ -239,23 +209,10 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
                 mem.r(c_prev),
                 hidden,
             ),
-            Op::GruCellForward {
-                gates,
-                h,
-                hw,
-                h_prev,
-                hidden,
-            } => k::gru_cell_forward(mem.w(gates), mem.w(h), mem.r(hw), mem.r(h_prev), hidden),
-            Op::GruCellBackward {
-                dxw,
-                dhw,
-                dh_prev,
-                dh,
-                gates,
-                hw,
-                h_prev,
-                hidden,
-            } => k::gru_cell_backward(
+            Op::GruCellForward { gates, h, hw, h_prev, hidden } => {
+                k::gru_cell_forward(mem.w(gates), mem.w(h), mem.r(hw), mem.r(h_prev), hidden)
+            }
+            Op::GruCellBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden } => k::gru_cell_backward(
                 mem.w(dxw),
                 mem.w(dhw),
                 dh_prev.map(|v| mem.w(v)),
@@ -267,71 +224,23 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
             ),
             Op::Dropout { out, x, seed, salt, p } => k::dropout(mem.w(out), mem.r(x), mem.ids(seed), salt, p),
             Op::DropoutBackward { dx, seed, salt, p } => k::dropout_backward(mem.w(dx), mem.ids(seed), salt, p),
-            Op::SoftmaxXent {
-                logits,
-                losses,
-                targets,
-                classes,
-                grad_scale,
-                write_grad,
-            } => k::softmax_xent(
-                mem.w(logits),
-                mem.w(losses),
-                mem.ids(targets),
-                classes,
-                f(grad_scale),
-                write_grad,
-            ),
+            Op::SoftmaxXent { logits, losses, targets, classes, grad_scale, write_grad } => {
+                k::softmax_xent(mem.w(logits), mem.w(losses), mem.ids(targets), classes, f(grad_scale), write_grad)
+            }
             Op::LogSoftmax { logits, classes } => k::log_softmax(mem.w(logits), classes),
             Op::LossSum { out, losses, scale } => k::loss_sum(mem.w(out), mem.r(losses), f(scale)),
             Op::ColumnSum { out, x, cols } => k::column_sum(mem.w(out), mem.r(x), cols),
             Op::GradNormPartial { partials, grads } => k::grad_norm_partial(mem.w(partials), mem.r(grads)),
-            Op::GradNormFinish {
-                stats,
-                partials,
-                max_norm,
-            } => k::grad_norm_finish(mem.w(stats), mem.r(partials), max_norm.map(f)),
-            Op::SgdMomentum {
-                params,
-                velocity,
-                grads,
-                stats,
-                hyper,
-                momentum,
-            } => k::sgd_momentum(
-                mem.w(params),
-                mem.w(velocity),
-                mem.r(grads),
-                mem.r(stats),
-                mem.r(hyper),
-                f(momentum),
-            ),
-            Op::Adagrad {
-                params,
-                sum_sq,
-                grads,
-                stats,
-                hyper,
-                eps,
-            } => k::adagrad(
-                mem.w(params),
-                mem.w(sum_sq),
-                mem.r(grads),
-                mem.r(stats),
-                mem.r(hyper),
-                f(eps),
-            ),
-            Op::Adam {
-                params,
-                m,
-                v,
-                grads,
-                stats,
-                hyper,
-                beta1,
-                beta2,
-                eps,
-            } => k::adam(
+            Op::GradNormFinish { stats, partials, max_norm } => {
+                k::grad_norm_finish(mem.w(stats), mem.r(partials), max_norm.map(f))
+            }
+            Op::SgdMomentum { params, velocity, grads, stats, hyper, momentum } => {
+                k::sgd_momentum(mem.w(params), mem.w(velocity), mem.r(grads), mem.r(stats), mem.r(hyper), f(momentum))
+            }
+            Op::Adagrad { params, sum_sq, grads, stats, hyper, eps } => {
+                k::adagrad(mem.w(params), mem.w(sum_sq), mem.r(grads), mem.r(stats), mem.r(hyper), f(eps))
+            }
+            Op::Adam { params, m, v, grads, stats, hyper, beta1, beta2, eps } => k::adam(
                 mem.w(params),
                 mem.w(m),
                 mem.w(v),

@@ -59,24 +59,15 @@ impl Context {
         });
         let adapters = pollster::block_on(instance.enumerate_adapters(backends));
         if adapters.is_empty() {
-            return Err(Error::NoAdapter {
-                backends: format!("{backends:?}"),
-            });
+            return Err(Error::NoAdapter { backends: format!("{backends:?}") });
         }
         let found: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
         let wanted = name.map(str::to_lowercase);
         let adapter = adapters
             .into_iter()
-            .filter(|a| {
-                wanted
-                    .as_ref()
-                    .is_none_or(|w| a.get_info().name.to_lowercase().contains(w.as_str()))
-            })
+            .filter(|a| wanted.as_ref().is_none_or(|w| a.get_info().name.to_lowercase().contains(w.as_str())))
             .max_by_key(|a| rank(&a.get_info()))
-            .ok_or_else(|| Error::AdapterNotFound {
-                wanted: name.unwrap_or_default().to_string(),
-                found,
-            })?;
+            .ok_or_else(|| Error::AdapterNotFound { wanted: name.unwrap_or_default().to_string(), found })?;
         let info = adapter.get_info();
         // Ask for everything the adapter offers: the WebGPU defaults (128 MiB
         // per storage binding) are often below what the hardware allows, and
@@ -87,19 +78,13 @@ impl Context {
             required_limits: limits.clone(),
             ..Default::default()
         }))
-        .map_err(|e| Error::RequestDevice {
-            adapter: describe(&info),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| Error::RequestDevice { adapter: describe(&info), reason: e.to_string() })?;
         let fatal = Arc::new(Mutex::new(None));
         let on_error = fatal.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             log::error!("uncaptured wgpu error: {e}");
             let mut slot = on_error.lock().unwrap_or_else(|p| p.into_inner());
-            slot.get_or_insert(Error::Gpu {
-                during: "an uncaptured operation".into(),
-                message: e.to_string(),
-            });
+            slot.get_or_insert(Error::Gpu { during: "an uncaptured operation".into(), message: e.to_string() });
         }));
         let on_lost = fatal.clone();
         device.set_device_lost_callback(move |reason, message| {
@@ -107,14 +92,7 @@ impl Context {
             slot.get_or_insert(Error::DeviceLost(format!("{reason:?}: {message}")));
         });
         log::info!("rnn-wgpu: using adapter {}", describe(&info));
-        Ok(Context {
-            device,
-            queue,
-            info,
-            limits,
-            pipelines: Mutex::new(HashMap::new()),
-            fatal,
-        })
+        Ok(Context { device, queue, info, limits, pipelines: Mutex::new(HashMap::new()), fatal })
     }
 
     /// The first fatal error seen so far, if any.
@@ -123,10 +101,7 @@ impl Context {
         match &*slot {
             None => Ok(()),
             Some(Error::DeviceLost(m)) => Err(Error::DeviceLost(m.clone())),
-            Some(e) => Err(Error::Gpu {
-                during: "an earlier operation".into(),
-                message: e.to_string(),
-            }),
+            Some(e) => Err(Error::Gpu { during: "an earlier operation".into(), message: e.to_string() }),
         }
     }
 
@@ -138,10 +113,7 @@ impl Context {
         let value = make();
         let errors = [pollster::block_on(validation.pop()), pollster::block_on(oom.pop())];
         if let Some(e) = errors.into_iter().flatten().next() {
-            return Err(Error::Gpu {
-                during: during.to_string(),
-                message: e.to_string(),
-            });
+            return Err(Error::Gpu { during: during.to_string(), message: e.to_string() });
         }
         self.check()?;
         Ok(value)
@@ -149,36 +121,20 @@ impl Context {
 
     /// Blocks until all submitted work is done, at most `WAIT_TIMEOUT`.
     pub(crate) fn wait(&self, during: &str) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: Some(WAIT_TIMEOUT),
-            })
-            .map_err(|e| match e {
-                wgpu::PollError::Timeout => Error::Timeout {
-                    during: during.into(),
-                    seconds: WAIT_TIMEOUT.as_secs(),
-                },
-                other => Error::Gpu {
-                    during: during.into(),
-                    message: other.to_string(),
-                },
-            })?;
+        self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(WAIT_TIMEOUT) }).map_err(
+            |e| match e {
+                wgpu::PollError::Timeout => Error::Timeout { during: during.into(), seconds: WAIT_TIMEOUT.as_secs() },
+                other => Error::Gpu { during: during.into(), message: other.to_string() },
+            },
+        )?;
         self.check()
     }
 
     /// Checks a buffer size against the device's limits before creating it.
     pub(crate) fn check_size(&self, name: &str, bytes: u64) -> Result<()> {
-        let limit = self
-            .limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size);
+        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         if bytes > limit {
-            return Err(Error::BufferTooLarge {
-                name: name.into(),
-                bytes,
-                limit,
-            });
+            return Err(Error::BufferTooLarge { name: name.into(), bytes, limit });
         }
         Ok(())
     }
@@ -264,9 +220,8 @@ impl Context {
                 mapped_at_creation: false,
             })
         })?;
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("readback"),
-        });
+        let mut encoder =
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
         encoder.copy_buffer_to_buffer(src, offset, &staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
         self.map_read(&staging, bytes)
@@ -281,15 +236,12 @@ impl Context {
         self.wait("a readback")?;
         pollster::block_on(receiver.receive())
             .ok_or_else(|| Error::Internal("map callback dropped".into()))?
-            .map_err(|e| Error::Gpu {
-                during: "mapping a readback buffer".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| Error::Gpu { during: "mapping a readback buffer".into(), message: e.to_string() })?;
         let data = {
-            let view = staging.slice(..bytes).get_mapped_range().map_err(|e| Error::Gpu {
-                during: "reading a mapped buffer".into(),
-                message: e.to_string(),
-            })?;
+            let view = staging
+                .slice(..bytes)
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu { during: "reading a mapped buffer".into(), message: e.to_string() })?;
             view.to_vec()
         };
         staging.unmap();

@@ -44,11 +44,7 @@ fn interface(kernel: &Kernel) -> Interface {
                 uniform_size = Some(module.types[var.ty].inner.size(module.to_ctx()));
             }
             naga::AddressSpace::Storage { access } => {
-                assert!(
-                    access.contains(naga::StorageAccess::STORE),
-                    "{}: storage binding not read_write",
-                    kernel.name
-                );
+                assert!(access.contains(naga::StorageAccess::STORE), "{}: storage binding not read_write", kernel.name);
                 let naga::TypeInner::Array { base, .. } = module.types[var.ty].inner else {
                     panic!("{}: storage binding is not an array", kernel.name)
                 };
@@ -72,21 +68,13 @@ fn every_kernel_validates_and_binds_its_declared_storage() {
     for kernel in KERNELS {
         let found = interface(kernel).storage;
         let want: Vec<(u32, Elem)> = (1..).zip(kernel.storage.iter().copied()).collect();
-        assert_eq!(
-            found, want,
-            "{}: storage bindings (binding, elem) in the WGSL vs Kernel::storage",
-            kernel.name
-        );
+        assert_eq!(found, want, "{}: storage bindings (binding, elem) in the WGSL vs Kernel::storage", kernel.name);
     }
 }
 
 /// A view at an awkward offset, so offsets reach the uniform.
 fn view(buf: usize, len: usize) -> View {
-    View {
-        buf: BufId(buf),
-        offset: 5 + buf,
-        len,
-    }
+    View { buf: BufId(buf), offset: 5 + buf, len }
 }
 
 /// One op of every variant (and both matmul bias cases, both GRU backward dh_prev cases).
@@ -105,22 +93,10 @@ fn example_ops() -> Vec<Op> {
         accumulate: true,
     };
     vec![
-        Op::Fill {
-            dst: view(0, 300),
-            value: 1.5,
-        },
-        Op::Copy {
-            dst: view(0, 300),
-            src: view(1, 300),
-        },
+        Op::Fill { dst: view(0, 300), value: 1.5 },
+        Op::Copy { dst: view(0, 300), src: view(1, 300) },
         Op::Matmul(matmul),
-        Op::Matmul(Matmul {
-            bias: None,
-            a_trans: false,
-            b_trans: false,
-            accumulate: false,
-            ..matmul
-        }),
+        Op::Matmul(Matmul { bias: None, a_trans: false, b_trans: false, accumulate: false, ..matmul }),
         Op::EmbedForward {
             out: view(0, 6 * 4),
             weight: view(1, 4 * 11),
@@ -128,23 +104,9 @@ fn example_ops() -> Vec<Op> {
             tokens: view(3, 6),
             vocab: 11,
         },
-        Op::EmbedBackward {
-            dweight: view(0, 4 * 11),
-            dout: view(1, 6 * 4),
-            tokens: view(2, 6),
-            vocab: 11,
-        },
-        Op::RnnCellForward {
-            h: view(0, 33),
-            pre: view(1, 33),
-            activation: Activation::Tanh,
-        },
-        Op::RnnCellBackward {
-            dpre: view(0, 33),
-            dh: view(1, 33),
-            h: view(2, 33),
-            activation: Activation::Relu,
-        },
+        Op::EmbedBackward { dweight: view(0, 4 * 11), dout: view(1, 6 * 4), tokens: view(2, 6), vocab: 11 },
+        Op::RnnCellForward { h: view(0, 33), pre: view(1, 33), activation: Activation::Tanh },
+        Op::RnnCellBackward { dpre: view(0, 33), dh: view(1, 33), h: view(2, 33), activation: Activation::Relu },
         Op::LstmCellForward {
             gates: view(0, 3 * 4 * 5),
             c: view(1, 3 * 5),
@@ -188,19 +150,8 @@ fn example_ops() -> Vec<Op> {
             h_prev: view(6, 3 * 5),
             hidden: 5,
         },
-        Op::Dropout {
-            out: view(0, 300),
-            x: view(1, 300),
-            seed: view(2, 1),
-            salt: 7,
-            p: 0.25,
-        },
-        Op::DropoutBackward {
-            dx: view(0, 300),
-            seed: view(1, 1),
-            salt: 7,
-            p: 0.25,
-        },
+        Op::Dropout { out: view(0, 300), x: view(1, 300), seed: view(2, 1), salt: 7, p: 0.25 },
+        Op::DropoutBackward { dx: view(0, 300), seed: view(1, 1), salt: 7, p: 0.25 },
         Op::SoftmaxXent {
             logits: view(0, 3 * 7),
             losses: view(1, 3),
@@ -209,34 +160,12 @@ fn example_ops() -> Vec<Op> {
             grad_scale: 0.25,
             write_grad: true,
         },
-        Op::LogSoftmax {
-            logits: view(0, 3 * 7),
-            classes: 7,
-        },
-        Op::LossSum {
-            out: view(0, 1),
-            losses: view(1, 300),
-            scale: 0.5,
-        },
-        Op::ColumnSum {
-            out: view(0, 7),
-            x: view(1, 3 * 7),
-            cols: 7,
-        },
-        Op::GradNormPartial {
-            partials: view(0, 3),
-            grads: view(1, 2 * NORM_CHUNK + 1),
-        },
-        Op::GradNormFinish {
-            stats: view(0, 2),
-            partials: view(1, 3),
-            max_norm: Some(5.0),
-        },
-        Op::GradNormFinish {
-            stats: view(0, 2),
-            partials: view(1, 3),
-            max_norm: None,
-        },
+        Op::LogSoftmax { logits: view(0, 3 * 7), classes: 7 },
+        Op::LossSum { out: view(0, 1), losses: view(1, 300), scale: 0.5 },
+        Op::ColumnSum { out: view(0, 7), x: view(1, 3 * 7), cols: 7 },
+        Op::GradNormPartial { partials: view(0, 3), grads: view(1, 2 * NORM_CHUNK + 1) },
+        Op::GradNormFinish { stats: view(0, 2), partials: view(1, 3), max_norm: Some(5.0) },
+        Op::GradNormFinish { stats: view(0, 2), partials: view(1, 3), max_norm: None },
         Op::SgdMomentum {
             params: view(0, 300),
             velocity: view(1, 300),
@@ -271,31 +200,18 @@ fn example_ops() -> Vec<Op> {
 fn lower_binds_the_op_views_and_the_kernel_uniform() {
     let ops = example_ops();
     for op in &ops {
-        op.check_shapes()
-            .unwrap_or_else(|e| panic!("example op {op:?} is malformed: {e}"));
+        op.check_shapes().unwrap_or_else(|e| panic!("example op {op:?} is malformed: {e}"));
         let d = lower(op);
         let name = op.kernel_name();
         assert_eq!(d.kernel.name, name);
-        assert_eq!(
-            d.views.len(),
-            d.kernel.storage.len(),
-            "{name}: views vs storage bindings"
-        );
+        assert_eq!(d.views.len(), d.kernel.storage.len(), "{name}: views vs storage bindings");
         assert!(
             d.uniform.len() <= 256 && d.uniform.len().is_multiple_of(16),
             "{name}: uniform of {} bytes",
             d.uniform.len()
         );
-        assert_eq!(
-            d.uniform.len() as u32,
-            interface(d.kernel).uniform_size,
-            "{name}: Rust twin vs WGSL uniform size"
-        );
-        assert!(
-            d.workgroups.iter().all(|&w| (1..=65535).contains(&w)),
-            "{name}: grid {:?}",
-            d.workgroups
-        );
+        assert_eq!(d.uniform.len() as u32, interface(d.kernel).uniform_size, "{name}: Rust twin vs WGSL uniform size");
+        assert!(d.workgroups.iter().all(|&w| (1..=65535).contains(&w)), "{name}: grid {:?}", d.workgroups);
         // Bound in the op's argument order: written views, then read views.
         let (writes, reads) = op.views();
         let mut args: Vec<View> = writes.into_iter().chain(reads.into_iter().map(|(v, _)| v)).collect();
@@ -322,9 +238,6 @@ fn large_1d_grids_fold_into_two_dimensions() {
         let [x, y, z] = grid_1d(workgroups);
         assert!(x <= 65535 && y <= 65535 && z == 1, "{workgroups}: {x} x {y}");
         let covered = x as usize * y as usize;
-        assert!(
-            covered >= workgroups && covered - workgroups < y as usize,
-            "{workgroups}: {x} x {y}"
-        );
+        assert!(covered >= workgroups && covered - workgroups < y as usize, "{workgroups}: {x} x {y}");
     }
 }

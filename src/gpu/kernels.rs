@@ -64,116 +64,33 @@ pub(crate) struct Dispatch {
 const F: Elem = Elem::Float;
 const ID: Elem = Elem::Id;
 
-pub(crate) static FILL: Kernel = Kernel {
-    name: "fill",
-    source: UTIL,
-    storage: &[F],
-};
-pub(crate) static COPY: Kernel = Kernel {
-    name: "copy",
-    source: UTIL,
-    storage: &[F, F],
-};
-pub(crate) static MATMUL_KERNEL: Kernel = Kernel {
-    name: "matmul",
-    source: MATMUL,
-    storage: &[F, F, F, F],
-};
-pub(crate) static EMBED_FORWARD: Kernel = Kernel {
-    name: "embed_forward",
-    source: EMBED,
-    storage: &[F, F, F, ID],
-};
-pub(crate) static EMBED_BACKWARD: Kernel = Kernel {
-    name: "embed_backward",
-    source: EMBED,
-    storage: &[F, F, ID],
-};
-pub(crate) static RNN_CELL_FORWARD: Kernel = Kernel {
-    name: "rnn_cell_forward",
-    source: RNN_CELL,
-    storage: &[F, F],
-};
-pub(crate) static RNN_CELL_BACKWARD: Kernel = Kernel {
-    name: "rnn_cell_backward",
-    source: RNN_CELL,
-    storage: &[F, F, F],
-};
-pub(crate) static LSTM_CELL_FORWARD: Kernel = Kernel {
-    name: "lstm_cell_forward",
-    source: LSTM_CELL,
-    storage: &[F, F, F, F],
-};
-pub(crate) static LSTM_CELL_BACKWARD: Kernel = Kernel {
-    name: "lstm_cell_backward",
-    source: LSTM_CELL,
-    storage: &[F, F, F, F, F, F],
-};
-pub(crate) static GRU_CELL_FORWARD: Kernel = Kernel {
-    name: "gru_cell_forward",
-    source: GRU_CELL,
-    storage: &[F, F, F, F],
-};
-pub(crate) static GRU_CELL_BACKWARD: Kernel = Kernel {
-    name: "gru_cell_backward",
-    source: GRU_CELL,
-    storage: &[F, F, F, F, F, F, F],
-};
-pub(crate) static DROPOUT_FORWARD: Kernel = Kernel {
-    name: "dropout",
-    source: DROPOUT,
-    storage: &[F, F, ID],
-};
-pub(crate) static DROPOUT_BACKWARD: Kernel = Kernel {
-    name: "dropout_backward",
-    source: DROPOUT,
-    storage: &[F, ID],
-};
-pub(crate) static SOFTMAX_XENT: Kernel = Kernel {
-    name: "softmax_xent",
-    source: SOFTMAX,
-    storage: &[F, F, ID],
-};
-pub(crate) static LOG_SOFTMAX: Kernel = Kernel {
-    name: "log_softmax",
-    source: SOFTMAX,
-    storage: &[F],
-};
-pub(crate) static LOSS_SUM: Kernel = Kernel {
-    name: "loss_sum",
-    source: REDUCE,
-    storage: &[F, F],
-};
-pub(crate) static COLUMN_SUM: Kernel = Kernel {
-    name: "column_sum",
-    source: REDUCE,
-    storage: &[F, F],
-};
-pub(crate) static GRAD_NORM_PARTIAL: Kernel = Kernel {
-    name: "grad_norm_partial",
-    source: REDUCE,
-    storage: &[F, F],
-};
-pub(crate) static GRAD_NORM_FINISH: Kernel = Kernel {
-    name: "grad_norm_finish",
-    source: REDUCE,
-    storage: &[F, F],
-};
-pub(crate) static SGD_MOMENTUM: Kernel = Kernel {
-    name: "sgd_momentum",
-    source: OPTIM,
-    storage: &[F, F, F, F, F],
-};
-pub(crate) static ADAGRAD: Kernel = Kernel {
-    name: "adagrad",
-    source: OPTIM,
-    storage: &[F, F, F, F, F],
-};
-pub(crate) static ADAM: Kernel = Kernel {
-    name: "adam",
-    source: OPTIM,
-    storage: &[F, F, F, F, F, F],
-};
+pub(crate) static FILL: Kernel = Kernel { name: "fill", source: UTIL, storage: &[F] };
+pub(crate) static COPY: Kernel = Kernel { name: "copy", source: UTIL, storage: &[F, F] };
+pub(crate) static MATMUL_KERNEL: Kernel = Kernel { name: "matmul", source: MATMUL, storage: &[F, F, F, F] };
+pub(crate) static EMBED_FORWARD: Kernel = Kernel { name: "embed_forward", source: EMBED, storage: &[F, F, F, ID] };
+pub(crate) static EMBED_BACKWARD: Kernel = Kernel { name: "embed_backward", source: EMBED, storage: &[F, F, ID] };
+pub(crate) static RNN_CELL_FORWARD: Kernel = Kernel { name: "rnn_cell_forward", source: RNN_CELL, storage: &[F, F] };
+pub(crate) static RNN_CELL_BACKWARD: Kernel =
+    Kernel { name: "rnn_cell_backward", source: RNN_CELL, storage: &[F, F, F] };
+pub(crate) static LSTM_CELL_FORWARD: Kernel =
+    Kernel { name: "lstm_cell_forward", source: LSTM_CELL, storage: &[F, F, F, F] };
+pub(crate) static LSTM_CELL_BACKWARD: Kernel =
+    Kernel { name: "lstm_cell_backward", source: LSTM_CELL, storage: &[F, F, F, F, F, F] };
+pub(crate) static GRU_CELL_FORWARD: Kernel =
+    Kernel { name: "gru_cell_forward", source: GRU_CELL, storage: &[F, F, F, F] };
+pub(crate) static GRU_CELL_BACKWARD: Kernel =
+    Kernel { name: "gru_cell_backward", source: GRU_CELL, storage: &[F, F, F, F, F, F, F] };
+pub(crate) static DROPOUT_FORWARD: Kernel = Kernel { name: "dropout", source: DROPOUT, storage: &[F, F, ID] };
+pub(crate) static DROPOUT_BACKWARD: Kernel = Kernel { name: "dropout_backward", source: DROPOUT, storage: &[F, ID] };
+pub(crate) static SOFTMAX_XENT: Kernel = Kernel { name: "softmax_xent", source: SOFTMAX, storage: &[F, F, ID] };
+pub(crate) static LOG_SOFTMAX: Kernel = Kernel { name: "log_softmax", source: SOFTMAX, storage: &[F] };
+pub(crate) static LOSS_SUM: Kernel = Kernel { name: "loss_sum", source: REDUCE, storage: &[F, F] };
+pub(crate) static COLUMN_SUM: Kernel = Kernel { name: "column_sum", source: REDUCE, storage: &[F, F] };
+pub(crate) static GRAD_NORM_PARTIAL: Kernel = Kernel { name: "grad_norm_partial", source: REDUCE, storage: &[F, F] };
+pub(crate) static GRAD_NORM_FINISH: Kernel = Kernel { name: "grad_norm_finish", source: REDUCE, storage: &[F, F] };
+pub(crate) static SGD_MOMENTUM: Kernel = Kernel { name: "sgd_momentum", source: OPTIM, storage: &[F, F, F, F, F] };
+pub(crate) static ADAGRAD: Kernel = Kernel { name: "adagrad", source: OPTIM, storage: &[F, F, F, F, F] };
+pub(crate) static ADAM: Kernel = Kernel { name: "adam", source: OPTIM, storage: &[F, F, F, F, F, F] };
 
 /// Every kernel (the tests walk them all).
 #[cfg(test)]
@@ -236,12 +153,7 @@ fn activation_code(activation: Activation) -> u32 {
 }
 
 fn dispatch<P: Pod>(kernel: &'static Kernel, views: Vec<View>, params: P, workgroups: [u32; 3]) -> Dispatch {
-    Dispatch {
-        kernel,
-        views,
-        uniform: bytemuck::bytes_of(&params).to_vec(),
-        workgroups,
-    }
+    Dispatch { kernel, views, uniform: bytemuck::bytes_of(&params).to_vec(), workgroups }
 }
 
 fn lower_matmul(mm: &Matmul) -> Dispatch {
@@ -267,11 +179,7 @@ fn lower_matmul(mm: &Matmul) -> Dispatch {
         _pad: [0; 3],
     };
     let col_tiles = div_ceil(mm.n, MATMUL_TILE);
-    assert!(
-        col_tiles <= MAX_GRID,
-        "matmul: n = {} needs more than {MAX_GRID} column tiles",
-        mm.n
-    );
+    assert!(col_tiles <= MAX_GRID, "matmul: n = {} needs more than {MAX_GRID} column tiles", mm.n);
     // Row tiles beyond 65535 fold into z (row tile = z * num_workgroups.y + y).
     let row_tiles = div_ceil(mm.m, MATMUL_TILE).max(1);
     let y = row_tiles.min(MAX_GRID);
@@ -284,31 +192,15 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
     let off = |v: View| u32_of(v.offset);
     match *op {
         Op::Fill { dst, value } => {
-            let params = FillParams {
-                dst_off: off(dst),
-                len: u32_of(dst.len),
-                value,
-                _pad: 0,
-            };
+            let params = FillParams { dst_off: off(dst), len: u32_of(dst.len), value, _pad: 0 };
             dispatch(&FILL, vec![dst], params, grid_per_item(dst.len))
         }
         Op::Copy { dst, src } => {
-            let params = CopyParams {
-                dst_off: off(dst),
-                src_off: off(src),
-                len: u32_of(dst.len),
-                _pad: 0,
-            };
+            let params = CopyParams { dst_off: off(dst), src_off: off(src), len: u32_of(dst.len), _pad: 0 };
             dispatch(&COPY, vec![dst, src], params, grid_per_item(dst.len))
         }
         Op::Matmul(ref mm) => lower_matmul(mm),
-        Op::EmbedForward {
-            out,
-            weight,
-            bias,
-            tokens,
-            vocab,
-        } => {
+        Op::EmbedForward { out, weight, bias, tokens, vocab } => {
             let params = EmbedForwardParams {
                 out_off: off(out),
                 weight_off: off(weight),
@@ -319,19 +211,9 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
                 vocab: u32_of(vocab),
                 _pad: 0,
             };
-            dispatch(
-                &EMBED_FORWARD,
-                vec![out, weight, bias, tokens],
-                params,
-                grid_per_item(out.len),
-            )
+            dispatch(&EMBED_FORWARD, vec![out, weight, bias, tokens], params, grid_per_item(out.len))
         }
-        Op::EmbedBackward {
-            dweight,
-            dout,
-            tokens,
-            vocab,
-        } => {
+        Op::EmbedBackward { dweight, dout, tokens, vocab } => {
             let width = dweight.len / vocab;
             let params = EmbedBackwardParams {
                 dweight_off: off(dweight),
@@ -342,12 +224,7 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
                 vocab: u32_of(vocab),
                 _pad: [0; 2],
             };
-            dispatch(
-                &EMBED_BACKWARD,
-                vec![dweight, dout, tokens],
-                params,
-                grid_per_item(width),
-            )
+            dispatch(&EMBED_BACKWARD, vec![dweight, dout, tokens], params, grid_per_item(width))
         }
         Op::RnnCellForward { h, pre, activation } => {
             let params = RnnCellForwardParams {
@@ -358,12 +235,7 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             };
             dispatch(&RNN_CELL_FORWARD, vec![h, pre], params, grid_per_item(h.len))
         }
-        Op::RnnCellBackward {
-            dpre,
-            dh,
-            h,
-            activation,
-        } => {
+        Op::RnnCellBackward { dpre, dh, h, activation } => {
             let params = RnnCellBackwardParams {
                 dpre_off: off(dpre),
                 dh_off: off(dh),
@@ -374,13 +246,7 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             };
             dispatch(&RNN_CELL_BACKWARD, vec![dpre, dh, h], params, grid_per_item(dpre.len))
         }
-        Op::LstmCellForward {
-            gates,
-            c,
-            h,
-            c_prev,
-            hidden,
-        } => {
+        Op::LstmCellForward { gates, c, h, c_prev, hidden } => {
             let params = LstmCellForwardParams {
                 gates_off: off(gates),
                 c_off: off(c),
@@ -390,22 +256,9 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
                 hidden: u32_of(hidden),
                 _pad: [0; 2],
             };
-            dispatch(
-                &LSTM_CELL_FORWARD,
-                vec![gates, c, h, c_prev],
-                params,
-                grid_per_item(h.len),
-            )
+            dispatch(&LSTM_CELL_FORWARD, vec![gates, c, h, c_prev], params, grid_per_item(h.len))
         }
-        Op::LstmCellBackward {
-            dgates,
-            dc,
-            dh,
-            gates,
-            c,
-            c_prev,
-            hidden,
-        } => {
+        Op::LstmCellBackward { dgates, dc, dh, gates, c, c_prev, hidden } => {
             let params = LstmCellBackwardParams {
                 dgates_off: off(dgates),
                 dc_off: off(dc),
@@ -419,13 +272,7 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             let views = vec![dgates, dc, dh, gates, c, c_prev];
             dispatch(&LSTM_CELL_BACKWARD, views, params, grid_per_item(dh.len))
         }
-        Op::GruCellForward {
-            gates,
-            h,
-            hw,
-            h_prev,
-            hidden,
-        } => {
+        Op::GruCellForward { gates, h, hw, h_prev, hidden } => {
             let params = GruCellForwardParams {
                 gates_off: off(gates),
                 h_off: off(h),
@@ -435,23 +282,9 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
                 hidden: u32_of(hidden),
                 _pad: [0; 2],
             };
-            dispatch(
-                &GRU_CELL_FORWARD,
-                vec![gates, h, hw, h_prev],
-                params,
-                grid_per_item(h.len),
-            )
+            dispatch(&GRU_CELL_FORWARD, vec![gates, h, hw, h_prev], params, grid_per_item(h.len))
         }
-        Op::GruCellBackward {
-            dxw,
-            dhw,
-            dh_prev,
-            dh,
-            gates,
-            hw,
-            h_prev,
-            hidden,
-        } => {
+        Op::GruCellBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden } => {
             // Without dh_prev, `dh` fills the binding and the kernel never writes it.
             let target = dh_prev.unwrap_or(dh);
             let params = GruCellBackwardParams {
@@ -495,14 +328,7 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             };
             dispatch(&DROPOUT_BACKWARD, vec![dx, seed], params, grid_per_item(dx.len))
         }
-        Op::SoftmaxXent {
-            logits,
-            losses,
-            targets,
-            classes,
-            grad_scale,
-            write_grad,
-        } => {
+        Op::SoftmaxXent { logits, losses, targets, classes, grad_scale, write_grad } => {
             let params = SoftmaxXentParams {
                 logits_off: off(logits),
                 losses_off: off(losses),
@@ -513,39 +339,21 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
                 write_grad: write_grad.into(),
                 _pad: 0,
             };
-            dispatch(
-                &SOFTMAX_XENT,
-                vec![logits, losses, targets],
-                params,
-                grid_per_item(targets.len),
-            )
+            dispatch(&SOFTMAX_XENT, vec![logits, losses, targets], params, grid_per_item(targets.len))
         }
         Op::LogSoftmax { logits, classes } => {
             let rows = logits.len / classes;
-            let params = LogSoftmaxParams {
-                logits_off: off(logits),
-                rows: u32_of(rows),
-                classes: u32_of(classes),
-                _pad: 0,
-            };
+            let params =
+                LogSoftmaxParams { logits_off: off(logits), rows: u32_of(rows), classes: u32_of(classes), _pad: 0 };
             dispatch(&LOG_SOFTMAX, vec![logits], params, grid_per_item(rows))
         }
         Op::LossSum { out, losses, scale } => {
-            let params = LossSumParams {
-                out_off: off(out),
-                losses_off: off(losses),
-                len: u32_of(losses.len),
-                scale,
-            };
+            let params = LossSumParams { out_off: off(out), losses_off: off(losses), len: u32_of(losses.len), scale };
             dispatch(&LOSS_SUM, vec![out, losses], params, [1, 1, 1])
         }
         Op::ColumnSum { out, x, cols } => {
-            let params = ColumnSumParams {
-                out_off: off(out),
-                x_off: off(x),
-                rows: u32_of(x.len / cols),
-                cols: u32_of(cols),
-            };
+            let params =
+                ColumnSumParams { out_off: off(out), x_off: off(x), rows: u32_of(x.len / cols), cols: u32_of(cols) };
             dispatch(&COLUMN_SUM, vec![out, x], params, grid_per_item(cols))
         }
         Op::GradNormPartial { partials, grads } => {
@@ -558,11 +366,7 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             };
             dispatch(&GRAD_NORM_PARTIAL, vec![partials, grads], params, grid_1d(chunks))
         }
-        Op::GradNormFinish {
-            stats,
-            partials,
-            max_norm,
-        } => {
+        Op::GradNormFinish { stats, partials, max_norm } => {
             let params = GradNormFinishParams {
                 stats_off: off(stats),
                 partials_off: off(partials),
@@ -573,14 +377,7 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             };
             dispatch(&GRAD_NORM_FINISH, vec![stats, partials], params, [1, 1, 1])
         }
-        Op::SgdMomentum {
-            params,
-            velocity,
-            grads,
-            stats,
-            hyper,
-            momentum,
-        } => {
+        Op::SgdMomentum { params, velocity, grads, stats, hyper, momentum } => {
             let uniform = SgdMomentumParams {
                 params_off: off(params),
                 velocity_off: off(velocity),
@@ -594,14 +391,7 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             let views = vec![params, velocity, grads, stats, hyper];
             dispatch(&SGD_MOMENTUM, views, uniform, grid_per_item(params.len))
         }
-        Op::Adagrad {
-            params,
-            sum_sq,
-            grads,
-            stats,
-            hyper,
-            eps,
-        } => {
+        Op::Adagrad { params, sum_sq, grads, stats, hyper, eps } => {
             let uniform = AdagradParams {
                 params_off: off(params),
                 sum_sq_off: off(sum_sq),
@@ -615,17 +405,7 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             let views = vec![params, sum_sq, grads, stats, hyper];
             dispatch(&ADAGRAD, views, uniform, grid_per_item(params.len))
         }
-        Op::Adam {
-            params,
-            m,
-            v,
-            grads,
-            stats,
-            hyper,
-            beta1,
-            beta2,
-            eps,
-        } => {
+        Op::Adam { params, m, v, grads, stats, hyper, beta1, beta2, eps } => {
             let uniform = AdamParams {
                 params_off: off(params),
                 m_off: off(m),

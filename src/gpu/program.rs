@@ -84,10 +84,8 @@ impl GpuProgram {
                         let buffer = buffers
                             .get(v.buf.0)
                             .ok_or_else(|| Error::Internal(format!("{}: no buffer {}", d.kernel.name, v.buf.0)))?;
-                        entries.push(wgpu::BindGroupEntry {
-                            binding: i as u32 + 1,
-                            resource: buffer.as_entire_binding(),
-                        });
+                        entries
+                            .push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: buffer.as_entire_binding() });
                     }
                     let group = ctx.scoped(&format!("binding kernel {}", d.kernel.name), || {
                         ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -133,15 +131,11 @@ impl GpuProgram {
     pub(crate) fn run(&self, sections: &[Section]) -> Result<usize> {
         let ctx = &self.ctx;
         ctx.check()?;
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("block") });
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("block") });
         let mut count = 0;
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("block"),
-                timestamp_writes: None,
-            });
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("block"), timestamp_writes: None });
             let mut current: Option<*const Pipeline> = None;
             for d in self.dispatches.iter().filter(|d| sections.contains(&d.section)) {
                 if current != Some(Arc::as_ptr(&d.pipeline)) {
@@ -169,9 +163,7 @@ impl GpuProgram {
 
     /// The readout as of the last run (waits for it to finish).
     pub(crate) fn readout(&self) -> Result<Vec<f32>> {
-        let bytes = self
-            .ctx
-            .map_read(&self.readout.staging, (self.readout.view.len * 4) as u64)?;
+        let bytes = self.ctx.map_read(&self.readout.staging, (self.readout.view.len * 4) as u64)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

@@ -17,20 +17,11 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn config(cell: Cell, layers: usize, hidden: usize) -> ModelConfig {
-    ModelConfig {
-        dropout: 0.25,
-        ..ModelConfig::char_lm(cell, layers, hidden, 6)
-    }
+    ModelConfig { dropout: 0.25, ..ModelConfig::char_lm(cell, layers, hidden, 6) }
 }
 
 fn train(model: Model) -> Trainer {
-    let config = TrainConfig {
-        batch: 2,
-        bptt: 4,
-        optimizer: Optimizer::adam(1e-2),
-        clip_norm: Some(1.0),
-        seed: 9,
-    };
+    let config = TrainConfig { batch: 2, bptt: 4, optimizer: Optimizer::adam(1e-2), clip_norm: Some(1.0), seed: 9 };
     Trainer::new(model, config).unwrap()
 }
 
@@ -68,10 +59,7 @@ fn corrupt_and_truncated_files_are_refused() {
     let dir = scratch("corrupt");
     let device = Device::cpu();
     let path = dir.join("good.safetensors");
-    Model::new(&device, &config(Cell::Lstm, 2, 5), 3)
-        .unwrap()
-        .save(&path, None)
-        .unwrap();
+    Model::new(&device, &config(Cell::Lstm, 2, 5), 3).unwrap().save(&path, None).unwrap();
     let bytes = std::fs::read(&path).unwrap();
 
     let truncated = dir.join("truncated.safetensors");
@@ -101,19 +89,11 @@ fn mismatched_checkpoints_name_every_missing_unexpected_and_misshapen_tensor() {
     let dir = scratch("mismatch");
     let device = Device::cpu();
     let one_layer = dir.join("lstm-1-layer.safetensors");
-    Model::new(&device, &config(Cell::Lstm, 1, 5), 3)
-        .unwrap()
-        .save(&one_layer, None)
-        .unwrap();
+    Model::new(&device, &config(Cell::Lstm, 1, 5), 3).unwrap().save(&one_layer, None).unwrap();
 
     // Two layers expected, one found: layer 1's four tensors are missing.
     match Model::load_state_dict(&device, &config(Cell::Lstm, 2, 5), &one_layer) {
-        Err(Error::CheckpointMismatch {
-            missing,
-            unexpected,
-            mismatched,
-            ..
-        }) => {
+        Err(Error::CheckpointMismatch { missing, unexpected, mismatched, .. }) => {
             assert_eq!(missing, ["weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1"]);
             assert!(unexpected.is_empty() && mismatched.is_empty());
         }
@@ -121,9 +101,7 @@ fn mismatched_checkpoints_name_every_missing_unexpected_and_misshapen_tensor() {
     }
     // An LSTM file read as a GRU: every gate tensor has 4H rows instead of 3H.
     match Model::load_state_dict(&device, &config(Cell::Gru, 1, 5), &one_layer) {
-        Err(Error::CheckpointMismatch {
-            missing, mismatched, ..
-        }) => {
+        Err(Error::CheckpointMismatch { missing, mismatched, .. }) => {
             assert!(missing.is_empty());
             assert_eq!(mismatched.len(), 4, "{mismatched:?}");
             assert!(
@@ -136,10 +114,7 @@ fn mismatched_checkpoints_name_every_missing_unexpected_and_misshapen_tensor() {
     }
     // A two-layer file read as one layer: layer 1's tensors are unexpected.
     let two_layers = dir.join("lstm-2-layers.safetensors");
-    Model::new(&device, &config(Cell::Lstm, 2, 5), 3)
-        .unwrap()
-        .save(&two_layers, None)
-        .unwrap();
+    Model::new(&device, &config(Cell::Lstm, 2, 5), 3).unwrap().save(&two_layers, None).unwrap();
     match Model::load_state_dict(&device, &config(Cell::Lstm, 1, 5), &two_layers) {
         Err(Error::CheckpointMismatch { unexpected, .. }) => assert_eq!(unexpected.len(), 4),
         other => panic!("wrong result: {:?}", other.err()),
@@ -180,23 +155,12 @@ fn trainer_state_resumes_training_exactly() {
         for b in &blocks[3..] {
             resumed.step(b).unwrap();
         }
-        assert_eq!(
-            resumed.model().params().unwrap(),
-            straight.model().params().unwrap(),
-            "{}",
-            device.name()
-        );
+        assert_eq!(resumed.model().params().unwrap(), straight.model().params().unwrap(), "{}", device.name());
         assert_eq!(resumed.hidden_state().unwrap(), straight.hidden_state().unwrap());
 
         // The state of an Adam trainer does not fit an SGD trainer.
         let model = Model::new(&device, &config(Cell::Lstm, 2, 5), 3).unwrap();
-        let sgd = TrainConfig {
-            batch: 2,
-            bptt: 4,
-            optimizer: Optimizer::sgd(0.1, 0.9),
-            clip_norm: None,
-            seed: 0,
-        };
+        let sgd = TrainConfig { batch: 2, bptt: 4, optimizer: Optimizer::sgd(0.1, 0.9), clip_norm: None, seed: 0 };
         let err = Trainer::new(model, sgd).unwrap().load_state(&state_path).unwrap_err();
         assert!(matches!(err, Error::Mismatch(_)), "{err}");
     }

@@ -39,10 +39,7 @@ pub fn assert_close(what: &str, got: &[f32], expected: &[f32], tol: Tolerance) {
         }
     }
     if let Some((i, _)) = worst {
-        panic!(
-            "{what}[{i}]: got {}, expected {} (tolerance rel {} abs {})",
-            got[i], expected[i], tol.rel, tol.abs
-        );
+        panic!("{what}[{i}]: got {}, expected {} (tolerance rel {} abs {})", got[i], expected[i], tol.rel, tol.abs);
     }
 }
 

@@ -7,17 +7,8 @@ use super::common::{backends, gpu, random_block};
 
 fn trainer(device: &Device) -> Trainer {
     let model = Model::new(device, &ModelConfig::char_lm(Cell::RnnTanh, 1, 8, 5), 1).unwrap();
-    Trainer::new(
-        model,
-        TrainConfig {
-            batch: 2,
-            bptt: 3,
-            optimizer: Optimizer::adam(1e-2),
-            clip_norm: None,
-            seed: 0,
-        },
-    )
-    .unwrap()
+    Trainer::new(model, TrainConfig { batch: 2, bptt: 3, optimizer: Optimizer::adam(1e-2), clip_norm: None, seed: 0 })
+        .unwrap()
 }
 
 #[test]
@@ -28,32 +19,11 @@ fn token_id_past_the_vocabulary_is_refused_and_changes_nothing() {
         let mut block = random_block(3, 2, 5, 1);
         block.inputs[4] = 5;
         let err = t.step(&block).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::TokenOutOfRange {
-                    id: 5,
-                    position: 4,
-                    vocab: 5
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, Error::TokenOutOfRange { id: 5, position: 4, vocab: 5 }), "{err}");
         let mut block = random_block(3, 2, 5, 1);
         block.targets[0] = 99;
-        assert!(matches!(
-            t.step(&block).unwrap_err(),
-            Error::TokenOutOfRange {
-                id: 99,
-                position: 0,
-                vocab: 5
-            }
-        ));
-        assert_eq!(
-            t.model().params().unwrap(),
-            before,
-            "a refused block changed the weights"
-        );
+        assert!(matches!(t.step(&block).unwrap_err(), Error::TokenOutOfRange { id: 99, position: 0, vocab: 5 }));
+        assert_eq!(t.model().params().unwrap(), before, "a refused block changed the weights");
     }
 }
 
@@ -63,10 +33,7 @@ fn block_of_the_wrong_shape_is_refused() {
         let mut t = trainer(&device);
         let err = t.step(&random_block(4, 2, 5, 1)).unwrap_err();
         assert!(matches!(&err, Error::Shape { .. }), "{err}");
-        assert!(
-            err.to_string().contains("[3, 2]") && err.to_string().contains("[4, 2]"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("[3, 2]") && err.to_string().contains("[4, 2]"), "{err}");
     }
     let err = Block::new(3, 2, vec![0; 6], vec![0; 5]).unwrap_err();
     assert!(matches!(err, Error::Shape { .. }), "{err}");
@@ -87,65 +54,30 @@ fn zero_sizes_are_refused() {
         let model = Model::new(&device, &ModelConfig::char_lm(Cell::RnnTanh, 1, 8, 5), 1).unwrap();
         let err = Trainer::new(
             model,
-            TrainConfig {
-                batch,
-                bptt,
-                optimizer: Optimizer::adam(1e-3),
-                clip_norm: None,
-                seed: 0,
-            },
+            TrainConfig { batch, bptt, optimizer: Optimizer::adam(1e-3), clip_norm: None, seed: 0 },
         )
         .err()
         .unwrap();
         assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
     }
-    assert!(matches!(
-        Block::new(0, 2, vec![], vec![]).unwrap_err(),
-        Error::InvalidConfig { .. }
-    ));
+    assert!(matches!(Block::new(0, 2, vec![], vec![]).unwrap_err(), Error::InvalidConfig { .. }));
 }
 
 #[test]
 fn non_finite_learning_rate_and_clip_are_refused() {
     let device = Device::cpu();
-    for optimizer in [
-        Optimizer::adam(f32::NAN),
-        Optimizer::sgd(f32::INFINITY, 0.9),
-        Optimizer::adagrad(-1.0),
-    ] {
+    for optimizer in [Optimizer::adam(f32::NAN), Optimizer::sgd(f32::INFINITY, 0.9), Optimizer::adagrad(-1.0)] {
         let model = Model::new(&device, &ModelConfig::char_lm(Cell::RnnTanh, 1, 8, 5), 1).unwrap();
-        let err = Trainer::new(
-            model,
-            TrainConfig {
-                batch: 2,
-                bptt: 3,
-                optimizer,
-                clip_norm: None,
-                seed: 0,
-            },
-        )
-        .err()
-        .unwrap();
-        assert!(
-            matches!(&err, Error::InvalidConfig { what, .. } if what == "learning rate"),
-            "{err}"
-        );
+        let err =
+            Trainer::new(model, TrainConfig { batch: 2, bptt: 3, optimizer, clip_norm: None, seed: 0 }).err().unwrap();
+        assert!(matches!(&err, Error::InvalidConfig { what, .. } if what == "learning rate"), "{err}");
     }
     let mut t = trainer(&device);
-    assert!(matches!(
-        t.set_learning_rate(f32::NAN).unwrap_err(),
-        Error::InvalidConfig { .. }
-    ));
+    assert!(matches!(t.set_learning_rate(f32::NAN).unwrap_err(), Error::InvalidConfig { .. }));
     let model = Model::new(&device, &ModelConfig::char_lm(Cell::RnnTanh, 1, 8, 5), 1).unwrap();
     let err = Trainer::new(
         model,
-        TrainConfig {
-            batch: 2,
-            bptt: 3,
-            optimizer: Optimizer::adam(1e-3),
-            clip_norm: Some(f32::NAN),
-            seed: 0,
-        },
+        TrainConfig { batch: 2, bptt: 3, optimizer: Optimizer::adam(1e-3), clip_norm: Some(f32::NAN), seed: 0 },
     )
     .err()
     .unwrap();
@@ -188,27 +120,15 @@ fn model_past_the_storage_binding_limit_is_refused() {
     // weight_hh alone is 33000² floats = 4.4 GB: past a 32-bit binding size,
     // so past every adapter's max_storage_buffer_binding_size.
     let hidden = 33000;
-    let err = Model::new(&gpu, &ModelConfig::char_lm(Cell::RnnTanh, 1, hidden, 5), 1)
-        .err()
-        .unwrap();
+    let err = Model::new(&gpu, &ModelConfig::char_lm(Cell::RnnTanh, 1, hidden, 5), 1).err().unwrap();
     assert!(matches!(err, Error::BufferTooLarge { .. }), "{err}");
 }
 
 #[test]
 fn characters_outside_the_vocabulary_are_refused() {
     let vocab = Vocab::from_text("abc").unwrap();
-    assert!(matches!(
-        vocab.encode("abz").unwrap_err(),
-        Error::UnknownChar { ch: 'z', position: 2 }
-    ));
-    assert!(matches!(
-        vocab.decode(&[0, 3]).unwrap_err(),
-        Error::TokenOutOfRange {
-            id: 3,
-            position: 1,
-            vocab: 3
-        }
-    ));
+    assert!(matches!(vocab.encode("abz").unwrap_err(), Error::UnknownChar { ch: 'z', position: 2 }));
+    assert!(matches!(vocab.decode(&[0, 3]).unwrap_err(), Error::TokenOutOfRange { id: 3, position: 1, vocab: 3 }));
 }
 
 #[test]
@@ -222,21 +142,11 @@ fn non_finite_gradients_skip_the_update_and_are_reported() {
         let head = rnn_wgpu::ParamLayout::new(&config).get("head.weight").unwrap().range();
         params[head].iter_mut().for_each(|w| *w = 3e38);
         let model = Model::from_params(&device, &config, &params).unwrap();
-        let train = TrainConfig {
-            batch: 2,
-            bptt: 3,
-            optimizer: Optimizer::adam(1e-2),
-            clip_norm: Some(1.0),
-            seed: 0,
-        };
+        let train = TrainConfig { batch: 2, bptt: 3, optimizer: Optimizer::adam(1e-2), clip_norm: Some(1.0), seed: 0 };
         let mut t = Trainer::new(model, train).unwrap();
         t.step(&random_block(3, 2, 5, 1)).unwrap();
         let stats = t.stats().unwrap();
-        assert!(
-            stats.skipped && !stats.grad_norm.unwrap().is_finite(),
-            "{}: {stats:?}",
-            device.name()
-        );
+        assert!(stats.skipped && !stats.grad_norm.unwrap().is_finite(), "{}: {stats:?}", device.name());
         let after = t.model().params().unwrap();
         assert!(
             params.iter().zip(&after).all(|(a, b)| a.to_bits() == b.to_bits()),

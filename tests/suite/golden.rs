@@ -33,10 +33,7 @@ fn read(path: &str) -> HashMap<String, Vec<f32>> {
 
 /// Largest |got − expected| / (|expected| + 1e-3) over a tensor.
 fn worst(got: &[f32], expected: &[f32]) -> f64 {
-    got.iter()
-        .zip(expected)
-        .map(|(&g, &e)| ((g - e).abs() / (e.abs() + 1e-3)) as f64)
-        .fold(0.0, f64::max)
+    got.iter().zip(expected).map(|(&g, &e)| ((g - e).abs() / (e.abs() + 1e-3)) as f64).fold(0.0, f64::max)
 }
 
 fn check(cell: Cell, file: &str) {
@@ -47,13 +44,7 @@ fn check(cell: Cell, file: &str) {
     for device in backends() {
         let model =
             Model::load_state_dict(&device, &config, format!("tests/data/state_dict_{file}.safetensors")).unwrap();
-        let train = TrainConfig {
-            batch: 3,
-            bptt: 5,
-            optimizer: Optimizer::sgd(0.0, 0.0),
-            clip_norm: None,
-            seed: 0,
-        };
+        let train = TrainConfig { batch: 3, bptt: 5, optimizer: Optimizer::sgd(0.0, 0.0), clip_norm: None, seed: 0 };
         let mut t = Trainer::new(model, train).unwrap();
         t.set_hidden_state(&golden["input.h0"]).unwrap();
         if cell == Cell::Lstm {

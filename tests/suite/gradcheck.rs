@@ -24,9 +24,7 @@ fn check(cell: Cell) {
     let c0 = to64(random_values(2 * 3 * 5, 0.5, 6));
     let c0 = (cell == Cell::Lstm).then_some(&c0[..]);
     let loss = |p: &[f64]| loss_and_gradients(&config, p, &block, Some(&h0), c0, 0).unwrap().loss;
-    let grads = loss_and_gradients(&config, &params, &block, Some(&h0), c0, 0)
-        .unwrap()
-        .grads;
+    let grads = loss_and_gradients(&config, &params, &block, Some(&h0), c0, 0).unwrap().grads;
     for tensor in layout.tensors() {
         let mut worst = 0.0f64;
         for i in tensor.range() {

@@ -21,11 +21,7 @@ struct Case {
 
 impl Case {
     fn new() -> Self {
-        Case {
-            plan: Plan::default(),
-            init: Vec::new(),
-            seed: 1,
-        }
+        Case { plan: Plan::default(), init: Vec::new(), seed: 1 }
     }
 
     fn values(&mut self, name: &str, values: Vec<f32>) -> View {
@@ -93,10 +89,8 @@ fn gpu_fill_and_copy_match_cpu() {
     for n in SIZES {
         let dst = case.floats(&format!("fill n={n}"), n, 1.0);
         case.push(Op::Fill { dst, value: 0.25 });
-        let (dst, src) = (
-            case.floats(&format!("copy dst n={n}"), n, 1.0),
-            case.floats(&format!("copy src n={n}"), n, 1.0),
-        );
+        let (dst, src) =
+            (case.floats(&format!("copy dst n={n}"), n, 1.0), case.floats(&format!("copy src n={n}"), n, 1.0));
         case.push(Op::Copy { dst, src });
     }
     case.check(BALANCED);
@@ -105,9 +99,8 @@ fn gpu_fill_and_copy_match_cpu() {
 #[test]
 fn gpu_matmul_matches_cpu_for_every_transpose_bias_and_accumulate() {
     // Sizes rotate through the awkward list so each of m, n, k meets each size.
-    let shapes: Vec<(usize, usize, usize)> = (0..SIZES.len())
-        .map(|i| (SIZES[i], SIZES[(i + 1) % 8], SIZES[(i + 2) % 8]))
-        .collect();
+    let shapes: Vec<(usize, usize, usize)> =
+        (0..SIZES.len()).map(|i| (SIZES[i], SIZES[(i + 1) % 8], SIZES[(i + 2) % 8])).collect();
     let mut case = Case::new();
     for (m, n, k) in shapes {
         for flags in 0..16 {
@@ -117,18 +110,7 @@ fn gpu_matmul_matches_cpu_for_every_transpose_bias_and_accumulate() {
             let a = case.floats(&format!("{name} a"), m * k, 1.0);
             let b = case.floats(&format!("{name} b"), k * n, 1.0);
             let bias = bias.then(|| case.floats(&format!("{name} bias"), n, 1.0));
-            case.push(Op::Matmul(Matmul {
-                c,
-                a,
-                b,
-                bias,
-                m,
-                n,
-                k,
-                a_trans,
-                b_trans,
-                accumulate,
-            }));
+            case.push(Op::Matmul(Matmul { c, a, b, bias, m, n, k, a_trans, b_trans, accumulate }));
         }
     }
     // Sums of up to 129 products of values in [-1, 1]: rounding ~k·2⁻²⁴ ≈ 1e-5 absolute.
@@ -145,21 +127,10 @@ fn gpu_embedding_gather_and_scatter_add_match_cpu() {
         let out = case.floats(&format!("{name} out"), rows * g, 1.0);
         let weight = case.floats(&format!("{name} weight"), g * vocab, 1.0);
         let bias = case.floats(&format!("{name} bias"), g, 1.0);
-        case.push(Op::EmbedForward {
-            out,
-            weight,
-            bias,
-            tokens,
-            vocab,
-        });
+        case.push(Op::EmbedForward { out, weight, bias, tokens, vocab });
         let dweight = case.floats(&format!("{name} dweight"), g * vocab, 1.0);
         let dout = case.floats(&format!("{name} dout"), rows * g, 1.0);
-        case.push(Op::EmbedBackward {
-            dweight,
-            dout,
-            tokens,
-            vocab,
-        });
+        case.push(Op::EmbedBackward { dweight, dout, tokens, vocab });
     }
     case.check(BALANCED);
 }
@@ -171,22 +142,12 @@ fn gpu_rnn_cells_match_cpu_for_tanh_and_relu() {
         for activation in [Activation::Tanh, Activation::Relu] {
             let name = format!("rnn cell {activation:?} n={n}");
             // Pre-activations up to ±100 exercise tanh's clamp.
-            let (h, pre) = (
-                case.floats(&format!("{name} h"), n, 1.0),
-                case.floats(&format!("{name} pre"), n, 100.0),
-            );
+            let (h, pre) = (case.floats(&format!("{name} h"), n, 1.0), case.floats(&format!("{name} pre"), n, 100.0));
             case.push(Op::RnnCellForward { h, pre, activation });
-            let (dpre, h) = (
-                case.floats(&format!("{name} dpre"), n, 1.0),
-                case.floats(&format!("{name} h_in"), n, 1.0),
-            );
+            let (dpre, h) =
+                (case.floats(&format!("{name} dpre"), n, 1.0), case.floats(&format!("{name} h_in"), n, 1.0));
             let dh = case.floats(&format!("{name} dh"), n, 1.0);
-            case.push(Op::RnnCellBackward {
-                dpre,
-                dh,
-                h,
-                activation,
-            });
+            case.push(Op::RnnCellBackward { dpre, dh, h, activation });
         }
     }
     case.check(BALANCED);
@@ -194,10 +155,7 @@ fn gpu_rnn_cells_match_cpu_for_tanh_and_relu() {
 
 /// (rows, hidden) pairs: every awkward size meets another, rotated by three.
 fn cell_shapes() -> impl Iterator<Item = (usize, usize)> {
-    SIZES
-        .into_iter()
-        .enumerate()
-        .map(|(i, rows)| (rows, SIZES[(i + 3) % 8]))
+    SIZES.into_iter().enumerate().map(|(i, rows)| (rows, SIZES[(i + 3) % 8]))
 }
 
 #[test]
@@ -211,26 +169,12 @@ fn gpu_lstm_cell_forward_and_backward_match_cpu() {
         let c = case.floats(&format!("{name} c"), n, 1.0);
         let h = case.floats(&format!("{name} h"), n, 1.0);
         let c_prev = case.floats(&format!("{name} c_prev"), n, 3.0);
-        case.push(Op::LstmCellForward {
-            gates,
-            c,
-            h,
-            c_prev,
-            hidden,
-        });
+        case.push(Op::LstmCellForward { gates, c, h, c_prev, hidden });
         // The backward step reads what the forward step saved, as in BPTT.
         let dgates = case.floats(&format!("{name} dgates"), 4 * n, 1.0);
         let dc = case.floats(&format!("{name} dc"), n, 1.0);
         let dh = case.floats(&format!("{name} dh"), n, 1.0);
-        case.push(Op::LstmCellBackward {
-            dgates,
-            dc,
-            dh,
-            gates,
-            c,
-            c_prev,
-            hidden,
-        });
+        case.push(Op::LstmCellBackward { dgates, dc, dh, gates, c, c_prev, hidden });
     }
     case.check(BALANCED);
 }
@@ -246,13 +190,7 @@ fn gpu_gru_cell_forward_and_backward_match_cpu_with_and_without_dh_prev() {
         let h = case.floats(&format!("{name} h"), n, 1.0);
         let hw = case.floats(&format!("{name} hw"), 3 * n, 10.0);
         let h_prev = case.floats(&format!("{name} h_prev"), n, 1.0);
-        case.push(Op::GruCellForward {
-            gates,
-            h,
-            hw,
-            h_prev,
-            hidden,
-        });
+        case.push(Op::GruCellForward { gates, h, hw, h_prev, hidden });
         let dh = case.floats(&format!("{name} dh"), n, 1.0);
         for with_dh_prev in [true, false] {
             let name = format!("{name} dh_prev={with_dh_prev}");
@@ -260,16 +198,7 @@ fn gpu_gru_cell_forward_and_backward_match_cpu_with_and_without_dh_prev() {
             let dhw = case.floats(&format!("{name} dhw"), 3 * n, 1.0);
             // Without dh_prev the GPU binds dh in its place; comparing dh checks it is left alone.
             let dh_prev = with_dh_prev.then(|| case.floats(&format!("{name} dh_prev"), n, 1.0));
-            case.push(Op::GruCellBackward {
-                dxw,
-                dhw,
-                dh_prev,
-                dh,
-                gates,
-                hw,
-                h_prev,
-                hidden,
-            });
+            case.push(Op::GruCellBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden });
         }
     }
     case.check(BALANCED);
@@ -315,10 +244,7 @@ fn dropout_keeps_half_at_p_one_half_with_one_mask_on_both_backends_and_both_pass
     for (backend, buffers) in [("cpu", Some(&cpu)), ("gpu", gpu.as_ref())] {
         let Some(buffers) = buffers else { continue };
         let (out, dx) = (&buffers[out.buf.0][PAD..PAD + N], &buffers[dx.buf.0][PAD..PAD + N]);
-        assert!(
-            out.iter().all(|&v| v == 0.0 || v == 2.0),
-            "{backend}: dropout of ones is 0 or 1 / (1 - p)"
-        );
+        assert!(out.iter().all(|&v| v == 0.0 || v == 2.0), "{backend}: dropout of ones is 0 or 1 / (1 - p)");
         let kept = out.iter().filter(|&&v| v != 0.0).count() as f64 / N as f64;
         // Binomial(100k, 0.5) has standard deviation 0.0016: ±0.01 is over 6 sigma.
         assert!((kept - 0.5).abs() <= 0.01, "{backend}: kept fraction {kept} at p = 0.5");
@@ -337,20 +263,9 @@ fn gpu_softmax_cross_entropy_and_log_softmax_match_cpu() {
             let logits = case.floats(&format!("{name} logits"), rows * classes, 30.0);
             let losses = case.floats(&format!("{name} losses"), rows, 1.0);
             let targets = case.ids(&format!("{name} targets"), rows, classes);
-            case.push(Op::SoftmaxXent {
-                logits,
-                losses,
-                targets,
-                classes,
-                grad_scale: 1.0 / rows as f32,
-                write_grad,
-            });
+            case.push(Op::SoftmaxXent { logits, losses, targets, classes, grad_scale: 1.0 / rows as f32, write_grad });
         }
-        let logits = case.floats(
-            &format!("log_softmax rows={rows} classes={classes}"),
-            rows * classes,
-            30.0,
-        );
+        let logits = case.floats(&format!("log_softmax rows={rows} classes={classes}"), rows * classes, 30.0);
         case.push(Op::LogSoftmax { logits, classes });
     }
     // logsumexp of values up to 30: absolute rounding ~30·2⁻²⁴ per term.
@@ -363,16 +278,9 @@ fn gpu_reductions_match_cpu() {
     for n in SIZES.into_iter().chain([255, 256, 257, 4095, 4096, 4097, 20000]) {
         let out = case.floats(&format!("loss_sum n={n} out"), 1, 1.0);
         let losses = case.floats(&format!("loss_sum n={n} losses"), n, 5.0);
-        case.push(Op::LossSum {
-            out,
-            losses,
-            scale: 0.5,
-        });
-        let partials = case.floats(
-            &format!("grad_norm_partial n={n} partials"),
-            n.div_ceil(rnn_wgpu::plan::NORM_CHUNK),
-            1.0,
-        );
+        case.push(Op::LossSum { out, losses, scale: 0.5 });
+        let partials =
+            case.floats(&format!("grad_norm_partial n={n} partials"), n.div_ceil(rnn_wgpu::plan::NORM_CHUNK), 1.0);
         let grads = case.floats(&format!("grad_norm_partial n={n} grads"), n, 1.0);
         case.push(Op::GradNormPartial { partials, grads });
         for max_norm in [None, Some(0.5), Some(1e6)] {
@@ -380,11 +288,7 @@ fn gpu_reductions_match_cpu() {
             // Partial sums are sums of squares: non-negative.
             let squares = random_values(n, 1.0, n as u64).iter().map(|x| x * x).collect();
             let partials = case.values(&format!("grad_norm_finish n={n} max={max_norm:?} partials"), squares);
-            case.push(Op::GradNormFinish {
-                stats,
-                partials,
-                max_norm,
-            });
+            case.push(Op::GradNormFinish { stats, partials, max_norm });
         }
     }
     for (i, rows) in SIZES.into_iter().enumerate() {
@@ -401,58 +305,28 @@ fn gpu_reductions_match_cpu() {
 fn gpu_optimizers_match_cpu_and_skip_non_finite_norms() {
     let mut case = Case::new();
     for n in SIZES.into_iter().chain([4097]) {
-        for (label, stats) in [
-            ("finite", vec![3.0, 0.7]),
-            ("nan", vec![f32::NAN, 0.7]),
-            ("inf", vec![f32::INFINITY, 0.0]),
-        ] {
+        for (label, stats) in
+            [("finite", vec![3.0, 0.7]), ("nan", vec![f32::NAN, 0.7]), ("inf", vec![f32::INFINITY, 0.0])]
+        {
             let name = format!("n={n} norm={label}");
-            let hyper = case.values(
-                &format!("hyper {name}"),
-                vec![0.01, 1.0 - 0.9f32.powi(3), 1.0 - 0.999f32.powi(3), 0.0],
-            );
+            let hyper =
+                case.values(&format!("hyper {name}"), vec![0.01, 1.0 - 0.9f32.powi(3), 1.0 - 0.999f32.powi(3), 0.0]);
             let stats_v = case.values(&format!("stats {name}"), stats.clone());
             let grads = case.floats(&format!("grads {name}"), n, 1.0);
             let params = case.floats(&format!("sgd params {name}"), n, 1.0);
             let velocity = case.floats(&format!("sgd velocity {name}"), n, 1.0);
-            case.push(Op::SgdMomentum {
-                params,
-                velocity,
-                grads,
-                stats: stats_v,
-                hyper,
-                momentum: 0.9,
-            });
+            case.push(Op::SgdMomentum { params, velocity, grads, stats: stats_v, hyper, momentum: 0.9 });
             let params = case.floats(&format!("adagrad params {name}"), n, 1.0);
             let sum_sq = case.values(
                 &format!("adagrad sum_sq {name}"),
                 random_values(n, 1.0, n as u64).iter().map(|x| x * x).collect(),
             );
-            case.push(Op::Adagrad {
-                params,
-                sum_sq,
-                grads,
-                stats: stats_v,
-                hyper,
-                eps: 1e-10,
-            });
+            case.push(Op::Adagrad { params, sum_sq, grads, stats: stats_v, hyper, eps: 1e-10 });
             let params = case.floats(&format!("adam params {name}"), n, 1.0);
             let m = case.floats(&format!("adam m {name}"), n, 0.1);
-            let v = case.values(
-                &format!("adam v {name}"),
-                random_values(n, 0.1, n as u64 + 1).iter().map(|x| x * x).collect(),
-            );
-            case.push(Op::Adam {
-                params,
-                m,
-                v,
-                grads,
-                stats: stats_v,
-                hyper,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-            });
+            let v = case
+                .values(&format!("adam v {name}"), random_values(n, 0.1, n as u64 + 1).iter().map(|x| x * x).collect());
+            case.push(Op::Adam { params, m, v, grads, stats: stats_v, hyper, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
         }
     }
     let after = case.check(BALANCED);
@@ -486,23 +360,11 @@ fn cpu_f32_exp_sigmoid_and_tanh_are_accurate() {
     while x <= 88.0 {
         let exact = (x as f64).exp();
         let rel = ((exp_f32(x) as f64 - exact) / exact).abs();
-        assert!(
-            rel <= 4.8e-7,
-            "exp({x}): got {}, expected {exact}, relative error {rel:e}",
-            exp_f32(x)
-        );
+        assert!(rel <= 4.8e-7, "exp({x}): got {}, expected {exact}, relative error {rel:e}", exp_f32(x));
         let sig = 1.0 / (1.0 + (-(x as f64)).exp());
-        assert!(
-            (kernels::sigmoid(x) as f64 - sig).abs() <= 1.2e-7,
-            "sigmoid({x}) = {}",
-            kernels::sigmoid(x)
-        );
+        assert!((kernels::sigmoid(x) as f64 - sig).abs() <= 1.2e-7, "sigmoid({x}) = {}", kernels::sigmoid(x));
         let tanh = (x as f64).tanh();
-        assert!(
-            (kernels::tanh(x) as f64 - tanh).abs() <= 1.2e-7,
-            "tanh({x}) = {}",
-            kernels::tanh(x)
-        );
+        assert!((kernels::tanh(x) as f64 - tanh).abs() <= 1.2e-7, "tanh({x}) = {}", kernels::tanh(x));
         x += 0.0137;
     }
     // Inputs past the range clamp instead of overflowing to inf or 0.

@@ -15,13 +15,7 @@ fn hello_toy_learns_to_near_zero_loss_on_both_backends() {
         let model = Model::new(&device, &config, 1).unwrap();
         let mut t = Trainer::new(
             model,
-            TrainConfig {
-                batch: 1,
-                bptt: 4,
-                optimizer: Optimizer::adam(0.05),
-                clip_norm: Some(5.0),
-                seed: 0,
-            },
+            TrainConfig { batch: 1, bptt: 4, optimizer: Optimizer::adam(0.05), clip_norm: Some(5.0), seed: 0 },
         )
         .unwrap();
         t.step(&block).unwrap();
@@ -31,17 +25,9 @@ fn hello_toy_learns_to_near_zero_loss_on_both_backends() {
             t.step(&block).unwrap();
         }
         let last = t.stats().unwrap().loss;
-        assert!(
-            last < 0.01,
-            "{}: loss {first} -> {last}, expected < 0.01",
-            device.name()
-        );
+        assert!(last < 0.01, "{}: loss {first} -> {last}, expected < 0.01", device.name());
         // It predicts "ello" greedily from "h".
-        let text = Sampler::new(t.model(), &vocab)
-            .unwrap()
-            .greedy()
-            .generate("h", 4)
-            .unwrap();
+        let text = Sampler::new(t.model(), &vocab).unwrap().greedy().generate("h", 4).unwrap();
         assert_eq!(text, "ello", "{}", device.name());
     }
 }
@@ -56,13 +42,7 @@ fn validation_loss_leaves_weights_and_training_state_alone() {
         let model = Model::new(&device, &ModelConfig::char_lm(Cell::RnnTanh, 1, 32, vocab.len()), 3).unwrap();
         let mut t = Trainer::new(
             model,
-            TrainConfig {
-                batch: 4,
-                bptt: 8,
-                optimizer: Optimizer::adam(1e-2),
-                clip_norm: Some(5.0),
-                seed: 0,
-            },
+            TrainConfig { batch: 4, bptt: 8, optimizer: Optimizer::adam(1e-2), clip_norm: Some(5.0), seed: 0 },
         )
         .unwrap();
         let streams = Streams::new(train, 4, 8).unwrap();
@@ -79,22 +59,10 @@ fn validation_loss_leaves_weights_and_training_state_alone() {
         }
         let (params, state) = (t.model().params().unwrap(), t.hidden_state().unwrap());
         let after = eval.evaluate(&val_blocks).unwrap();
-        assert_eq!(
-            eval.evaluate(&val_blocks).unwrap(),
-            after,
-            "evaluation is not repeatable"
-        );
+        assert_eq!(eval.evaluate(&val_blocks).unwrap(), after, "evaluation is not repeatable");
         assert_eq!(t.model().params().unwrap(), params, "evaluation changed the weights");
-        assert_eq!(
-            t.hidden_state().unwrap(),
-            state,
-            "evaluation changed the training state"
-        );
-        assert!(
-            after < before * 0.6,
-            "{}: validation loss {before} -> {after}",
-            device.name()
-        );
+        assert_eq!(t.hidden_state().unwrap(), state, "evaluation changed the training state");
+        assert!(after < before * 0.6, "{}: validation loss {before} -> {after}", device.name());
     }
 }
 
@@ -103,25 +71,15 @@ fn device_memory_is_reported_for_model_and_trainer() {
     for device in backends() {
         let make = |steps| {
             let model = Model::new(&device, &ModelConfig::char_lm(Cell::Lstm, 2, 16, 11), 1).unwrap();
-            let config = TrainConfig {
-                batch: 4,
-                bptt: steps,
-                optimizer: Optimizer::adam(1e-3),
-                clip_norm: None,
-                seed: 0,
-            };
+            let config =
+                TrainConfig { batch: 4, bptt: steps, optimizer: Optimizer::adam(1e-3), clip_norm: None, seed: 0 };
             Trainer::new(model, config).unwrap()
         };
         let (short, long) = (make(8), make(16));
         let params = 4 * short.model().layout().total() as u64;
         assert_eq!(short.model().device_bytes(), params);
         // Gradients and Adam's m and v alone are three parameter-sized buffers.
-        assert!(
-            short.device_bytes() > 3 * params,
-            "{}: {}",
-            device.name(),
-            short.device_bytes()
-        );
+        assert!(short.device_bytes() > 3 * params, "{}: {}", device.name(), short.device_bytes());
         // Activations grow with the block length; the parameters do not.
         assert!(long.device_bytes() > short.device_bytes());
         assert_eq!(long.model().device_bytes(), params);

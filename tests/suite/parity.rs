@@ -11,18 +11,9 @@ const CELLS: [Cell; 4] = [Cell::RnnTanh, Cell::RnnRelu, Cell::Lstm, Cell::Gru];
 const DROPOUTS: [f32; 2] = [0.0, 0.3];
 
 fn trainer(device: &Device, cell: Cell, dropout: f32, clip: Option<f32>) -> Trainer {
-    let config = rnn_wgpu::ModelConfig {
-        dropout,
-        ..small(cell, 2, 33, 11)
-    };
+    let config = rnn_wgpu::ModelConfig { dropout, ..small(cell, 2, 33, 11) };
     let model = Model::new(device, &config, 7).unwrap();
-    let config = TrainConfig {
-        batch: 5,
-        bptt: 9,
-        optimizer: Optimizer::adam(1e-2),
-        clip_norm: clip,
-        seed: 17,
-    };
+    let config = TrainConfig { batch: 5, bptt: 9, optimizer: Optimizer::adam(1e-2), clip_norm: clip, seed: 17 };
     Trainer::new(model, config).unwrap()
 }
 
@@ -40,12 +31,7 @@ fn gpu_gradients_and_states_match_cpu_for_every_cell_with_and_without_dropout() 
                 }
                 t.compute_gradients(&random_block(9, 5, 11, 1)).unwrap();
                 let c = (cell == Cell::Lstm).then(|| t.cell_state().unwrap());
-                results.push((
-                    t.stats().unwrap().loss,
-                    t.gradients().unwrap(),
-                    t.hidden_state().unwrap(),
-                    c,
-                ));
+                results.push((t.stats().unwrap().loss, t.gradients().unwrap(), t.hidden_state().unwrap(), c));
             }
             let name = format!("{cell:?} dropout {dropout}");
             let (cpu, gpu) = (&results[0], &results[1]);
@@ -53,12 +39,7 @@ fn gpu_gradients_and_states_match_cpu_for_every_cell_with_and_without_dropout() 
             let layout = rnn_wgpu::ParamLayout::new(&small(cell, 2, 33, 11));
             for tensor in layout.tensors() {
                 let r = tensor.range();
-                assert_close(
-                    &format!("{name} grad {}", tensor.name),
-                    &gpu.1[r.clone()],
-                    &cpu.1[r],
-                    BALANCED,
-                );
+                assert_close(&format!("{name} grad {}", tensor.name), &gpu.1[r.clone()], &cpu.1[r], BALANCED);
             }
             assert_close(&format!("{name} final h"), &gpu.2, &cpu.2, BALANCED);
             if let (Some(g), Some(c)) = (&gpu.3, &cpu.3) {
@@ -109,17 +90,9 @@ fn gpu_parameters_match_cpu_after_five_clipped_adam_steps() {
                 losses.push(l);
             }
             assert_close(&format!("{name} losses over 5 steps"), &losses[1], &losses[0], BALANCED);
-            let initial = Model::new(&Device::cpu(), &small(cell, 2, 33, 11), 7)
-                .unwrap()
-                .params()
-                .unwrap();
+            let initial = Model::new(&Device::cpu(), &small(cell, 2, 33, 11), 7).unwrap().params().unwrap();
             assert_ne!(params[0], initial, "{name}: parameters did not move");
-            assert_close(
-                &format!("{name} parameters after 5 Adam steps"),
-                &params[1],
-                &params[0],
-                PERMISSIVE,
-            );
+            assert_close(&format!("{name} parameters after 5 Adam steps"), &params[1], &params[0], PERMISSIVE);
         }
     }
 }

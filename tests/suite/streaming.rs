@@ -9,13 +9,7 @@ const CELLS: [Cell; 3] = [Cell::RnnTanh, Cell::Lstm, Cell::Gru];
 
 fn trainer(device: &Device, cell: Cell, steps: usize) -> Trainer {
     let model = Model::new(device, &small(cell, 2, 16, 9), 5).unwrap();
-    let config = TrainConfig {
-        batch: 3,
-        bptt: steps,
-        optimizer: Optimizer::sgd(0.0, 0.0),
-        clip_norm: None,
-        seed: 0,
-    };
+    let config = TrainConfig { batch: 3, bptt: steps, optimizer: Optimizer::sgd(0.0, 0.0), clip_norm: None, seed: 0 };
     Trainer::new(model, config).unwrap()
 }
 
@@ -51,18 +45,8 @@ fn one_block_of_2t_equals_two_blocks_of_t_with_the_state_carried() {
             let second = halves.stats().unwrap().loss;
 
             let name = format!("{} {cell:?}", device.name());
-            assert_close(
-                &format!("{name}: final state"),
-                &state(&halves),
-                &state(&whole),
-                BALANCED,
-            );
-            assert_close(
-                &format!("{name}: mean loss"),
-                &[(first + second) / 2.0],
-                &[whole_loss],
-                BALANCED,
-            );
+            assert_close(&format!("{name}: final state"), &state(&halves), &state(&whole), BALANCED);
+            assert_close(&format!("{name}: mean loss"), &[(first + second) / 2.0], &[whole_loss], BALANCED);
         }
     }
 }
@@ -91,11 +75,7 @@ fn block_two_gradient_equals_block_two_alone_from_block_one_state() {
             // And the state really mattered: from a zero state the gradient differs.
             let mut fresh = trainer(&device, cell, 6);
             fresh.compute_gradients(&slice(&long, 6, 6)).unwrap();
-            assert_ne!(
-                fresh.gradients().unwrap(),
-                g_alone,
-                "{name}: the carried state had no effect"
-            );
+            assert_ne!(fresh.gradients().unwrap(), g_alone, "{name}: the carried state had no effect");
         }
     }
 }
