@@ -179,9 +179,13 @@ pub fn lstm_cell_backward<F: Scalar>(
         let (gi, gf, gg, go) = (&g[..hidden], &g[hidden..2 * hidden], &g[2 * hidden..3 * hidden], &g[3 * hidden..]);
         let (dgo, go, dc, dh, c, c_prev) =
             (&mut dgo[..hidden], &go[..hidden], &mut dc[..hidden], &dh[..hidden], &c[..hidden], &c_prev[..hidden]);
+        // tanh(c) first, in its own loop (it vectorises there), parked in ∂o's slot.
+        for j in 0..hidden {
+            dgo[j] = tanh(c[j]);
+        }
         for j in 0..hidden {
             let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
-            let tc = tanh(c[j]);
+            let tc = dgo[j];
             let dcell = dc[j] + dh[j] * o * (one - tc * tc);
             di[j] = dcell * g * i * (one - i);
             df[j] = dcell * c_prev[j] * f * (one - f);
@@ -202,12 +206,19 @@ pub fn gru_cell_forward<F: Scalar>(gates: &mut [F], h: &mut [F], hw: &[F], h_pre
         let (gz, gn) = rest.split_at_mut(hidden);
         let (hr, hz, hn) = (&hw[..hidden], &hw[hidden..2 * hidden], &hw[2 * hidden..]);
         let (gn, hn, h, h_prev) = (&mut gn[..hidden], &hn[..hidden], &mut h[..hidden], &h_prev[..hidden]);
+        // One loop per activation, so each vectorises.
+        let (gr, gz, hr, hz) = (&mut gr[..hidden], &mut gz[..hidden], &hr[..hidden], &hz[..hidden]);
         for j in 0..hidden {
-            let r = sigmoid(gr[j] + hr[j]);
-            let z = sigmoid(gz[j] + hz[j]);
-            let n = tanh(gn[j] + r * hn[j]);
-            (gr[j], gz[j], gn[j]) = (r, z, n);
-            h[j] = (F::one() - z) * n + z * h_prev[j];
+            gr[j] = sigmoid(gr[j] + hr[j]);
+        }
+        for j in 0..hidden {
+            gz[j] = sigmoid(gz[j] + hz[j]);
+        }
+        for j in 0..hidden {
+            gn[j] = tanh(gn[j] + gr[j] * hn[j]);
+        }
+        for j in 0..hidden {
+            h[j] = (F::one() - gz[j]) * gn[j] + gz[j] * h_prev[j];
         }
     }
 }
