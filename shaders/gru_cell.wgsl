@@ -1,12 +1,9 @@
 // gru_cell_forward: blocks (r, z, n) per row of [B, 3H], PyTorch's order. gates
-//   holds xw = W_i x + b_i on entry, hw = W_h h_prev + b_h is read;
-//   r = σ(xw_r + hw_r), z = σ(xw_z + hw_z), n = tanh(xw_n + r ⊙ hw_n),
-//   gates := (r, z, n) in place,  h = (1 - z) ⊙ n + z ⊙ h_prev.
-// gru_cell_backward: from dh = ∂L/∂h_t and the saved r, z, n,
-//   ∂n̂ = dh ⊙ (1 - z) ⊙ (1 - n²)       (n's pre-activation)
-//   ∂r̂ = ∂n̂ ⊙ hw_n ⊙ r(1 - r),  ∂ẑ = dh ⊙ (h_prev - n) ⊙ z(1 - z)
-//   dxw = [∂r̂, ∂ẑ, ∂n̂],  dhw = [∂r̂, ∂ẑ, r ⊙ ∂n̂],
-//   and when has_dh_prev: dh_prev += dh ⊙ z (adds into dh_prev).
+//   holds xw = W_i x + b_i on entry and r, z, n on exit; hw = W_h h_prev + b_h
+//   is read; h is written (gru_forward in cell_math.wgsl).
+// gru_cell_backward: from dh = ∂L/∂h_t and the saved r, z, n, writes dxw and
+//   dhw, and when has_dh_prev adds the direct path dh ⊙ z into dh_prev
+//   (gru_backward).
 //
 // Bindings (f32, row-major, each view at an element offset into its buffer):
 //   gru_cell_forward:  1 gates [B, 3H], 2 h [B, H], 3 hw [B, 3H], 4 h_prev [B, H]
@@ -78,13 +75,13 @@ fn gru_cell_forward(
     let col = b * 3u * hidden + j;
     let at = fwd.gates_off + col;
     let hat = fwd.hw_off + col;
-    let r = sigmoid(fwd_gates[at] + fwd_hw[hat]);
-    let z = sigmoid(fwd_gates[at + hidden] + fwd_hw[hat + hidden]);
-    let n = safe_tanh(fwd_gates[at + 2u * hidden] + r * fwd_hw[hat + 2u * hidden]);
-    fwd_gates[at] = r;
-    fwd_gates[at + hidden] = z;
-    fwd_gates[at + 2u * hidden] = n;
-    h_out[fwd.h_off + idx] = (1.0 - z) * n + z * fwd_h_prev[fwd.h_prev_off + idx];
+    let xw = vec3<f32>(fwd_gates[at], fwd_gates[at + hidden], fwd_gates[at + 2u * hidden]);
+    let hw = vec3<f32>(fwd_hw[hat], fwd_hw[hat + hidden], fwd_hw[hat + 2u * hidden]);
+    let out = gru_forward(xw, hw, fwd_h_prev[fwd.h_prev_off + idx]);
+    fwd_gates[at] = out.act.x;
+    fwd_gates[at + hidden] = out.act.y;
+    fwd_gates[at + 2u * hidden] = out.act.z;
+    h_out[fwd.h_off + idx] = out.h;
 }
 
 @compute @workgroup_size(WG_1D)
@@ -102,22 +99,18 @@ fn gru_cell_backward(
     let j = idx % hidden;
     let col = b * 3u * hidden + j;
     let at = bwd.gates_off + col;
-    let r = bwd_gates[at];
-    let z = bwd_gates[at + hidden];
-    let n = bwd_gates[at + 2u * hidden];
+    let act = vec3<f32>(bwd_gates[at], bwd_gates[at + hidden], bwd_gates[at + 2u * hidden]);
     let dh_j = dh[bwd.dh_off + idx];
-    let dn = dh_j * (1.0 - z) * (1.0 - n * n);
-    let dr = dn * bwd_hw[bwd.hw_off + col + 2u * hidden] * r * (1.0 - r);
-    let dz = dh_j * (bwd_h_prev[bwd.h_prev_off + idx] - n) * z * (1.0 - z);
+    let grad = gru_backward(act, bwd_hw[bwd.hw_off + col + 2u * hidden], bwd_h_prev[bwd.h_prev_off + idx], dh_j);
     let xat = bwd.dxw_off + col;
-    dxw[xat] = dr;
-    dxw[xat + hidden] = dz;
-    dxw[xat + 2u * hidden] = dn;
+    dxw[xat] = grad.dxw.x;
+    dxw[xat + hidden] = grad.dxw.y;
+    dxw[xat + 2u * hidden] = grad.dxw.z;
     let hat = bwd.dhw_off + col;
-    dhw[hat] = dr;
-    dhw[hat + hidden] = dz;
-    dhw[hat + 2u * hidden] = r * dn;
+    dhw[hat] = grad.dhw.x;
+    dhw[hat + hidden] = grad.dhw.y;
+    dhw[hat + 2u * hidden] = grad.dhw.z;
     if bwd.has_dh_prev != 0u {
-        dh_prev[bwd.dh_prev_off + idx] += dh_j * z;
+        dh_prev[bwd.dh_prev_off + idx] += grad.dh_prev;
     }
 }

@@ -1,10 +1,9 @@
-// lstm_cell_forward: gates [B, 4H] blocked (i, f, g, o) per row, PyTorch's order.
-//   In place the pre-activations become i = σ(i), f = σ(f), g = tanh(g), o = σ(o);
-//   c = f ⊙ c_prev + i ⊙ g,  h = o ⊙ tanh(c).
-// lstm_cell_backward: with tc = tanh(c) and the activations saved in gates,
-//   ∂c = dc + dh ⊙ o ⊙ (1 - tc²)                  (all of ∂L/∂c_t)
-//   dgates = [∂c ⊙ g ⊙ i(1 - i), ∂c ⊙ c_prev ⊙ f(1 - f), ∂c ⊙ i ⊙ (1 - g²), dh ⊙ tc ⊙ o(1 - o)]
-//   dc := ∂c ⊙ f in place                         (the carry ∂L/∂c_{t-1})
+// lstm_cell_forward: gates [B, 4H] blocked (i, f, g, o) per row, PyTorch's order;
+//   in place the pre-activations become the activated gates, and c, h are
+//   written (lstm_forward in cell_math.wgsl).
+// lstm_cell_backward: from dh (all of ∂L/∂h_t), dc (∂L/∂c_t from the step
+//   after) and the saved gates, writes dgates and dc := ∂L/∂c_{t-1} in place
+//   (lstm_backward).
 //
 // Bindings (f32, row-major, each view at an element offset into its buffer):
 //   lstm_cell_forward:  1 gates [B, 4H], 2 c [B, H], 3 h [B, H], 4 c_prev [B, H]
@@ -66,17 +65,15 @@ fn lstm_cell_forward(
     let j = idx % hidden;
     // Column j of block 0 (i) of row b; the other blocks follow at strides of H.
     let at = fwd.gates_off + b * 4u * hidden + j;
-    let i = sigmoid(fwd_gates[at]);
-    let f = sigmoid(fwd_gates[at + hidden]);
-    let g = safe_tanh(fwd_gates[at + 2u * hidden]);
-    let o = sigmoid(fwd_gates[at + 3u * hidden]);
-    fwd_gates[at] = i;
-    fwd_gates[at + hidden] = f;
-    fwd_gates[at + 2u * hidden] = g;
-    fwd_gates[at + 3u * hidden] = o;
-    let c = f * fwd_c_prev[fwd.c_prev_off + idx] + i * g;
-    c_out[fwd.c_off + idx] = c;
-    h_out[fwd.h_off + idx] = o * safe_tanh(c);
+    let h2 = 2u * hidden;
+    let pre = vec4<f32>(fwd_gates[at], fwd_gates[at + hidden], fwd_gates[at + h2], fwd_gates[at + h2 + hidden]);
+    let out = lstm_forward(pre, fwd_c_prev[fwd.c_prev_off + idx]);
+    fwd_gates[at] = out.act.x;
+    fwd_gates[at + hidden] = out.act.y;
+    fwd_gates[at + 2u * hidden] = out.act.z;
+    fwd_gates[at + 3u * hidden] = out.act.w;
+    c_out[fwd.c_off + idx] = out.c;
+    h_out[fwd.h_off + idx] = out.h;
 }
 
 @compute @workgroup_size(WG_1D)
@@ -93,17 +90,14 @@ fn lstm_cell_backward(
     let b = idx / hidden;
     let j = idx % hidden;
     let at = bwd.gates_off + b * 4u * hidden + j;
-    let i = bwd_gates[at];
-    let f = bwd_gates[at + hidden];
-    let g = bwd_gates[at + 2u * hidden];
-    let o = bwd_gates[at + 3u * hidden];
-    let dh_j = dh[bwd.dh_off + idx];
-    let tc = safe_tanh(c_in[bwd.c_off + idx]);
-    let dcell = dc[bwd.dc_off + idx] + dh_j * o * (1.0 - tc * tc);
+    let h2 = 2u * hidden;
+    let act = vec4<f32>(bwd_gates[at], bwd_gates[at + hidden], bwd_gates[at + h2], bwd_gates[at + h2 + hidden]);
+    let c = c_in[bwd.c_off + idx];
+    let grad = lstm_backward(act, c, bwd_c_prev[bwd.c_prev_off + idx], dh[bwd.dh_off + idx], dc[bwd.dc_off + idx]);
     let dat = bwd.dgates_off + b * 4u * hidden + j;
-    dgates[dat] = dcell * g * i * (1.0 - i);
-    dgates[dat + hidden] = dcell * bwd_c_prev[bwd.c_prev_off + idx] * f * (1.0 - f);
-    dgates[dat + 2u * hidden] = dcell * i * (1.0 - g * g);
-    dgates[dat + 3u * hidden] = dh_j * tc * o * (1.0 - o);
-    dc[bwd.dc_off + idx] = dcell * f;
+    dgates[dat] = grad.dpre.x;
+    dgates[dat + hidden] = grad.dpre.y;
+    dgates[dat + 2u * hidden] = grad.dpre.z;
+    dgates[dat + 3u * hidden] = grad.dpre.w;
+    dc[bwd.dc_off + idx] = grad.dc_prev;
 }

@@ -1,6 +1,6 @@
-// rnn_cell_forward:  h = act(pre), elementwise
+// rnn_cell_forward:  h = act(pre), elementwise (rnn_activate in cell_math.wgsl)
 // rnn_cell_backward: dpre = dh ⊙ act'(h), elementwise, with act' written
-//   through the output: tanh' = 1 - h², relu' = [h > 0].
+//   through the output (rnn_slope).
 // act: activation 0 = tanh, 1 = relu.
 //
 // Bindings (f32, each view at an element offset into its buffer):
@@ -8,8 +8,6 @@
 //   rnn_cell_backward: 1 dpre [len], 2 dh [len], 3 h [len]
 // Grid: one invocation per element, 1D over ceil(len / WG_1D) workgroups
 // (folded into (x, y), see linear_index).
-
-const ACT_TANH: u32 = 0u;
 
 struct RnnCellForwardParams {
     h_off: u32,
@@ -48,14 +46,7 @@ fn rnn_cell_forward(
     if i >= fwd.len {
         return;
     }
-    let x = pre[fwd.pre_off + i];
-    var h: f32;
-    if fwd.activation == ACT_TANH {
-        h = safe_tanh(x);
-    } else {
-        h = max(x, 0.0);
-    }
-    h_out[fwd.h_off + i] = h;
+    h_out[fwd.h_off + i] = rnn_activate(pre[fwd.pre_off + i], fwd.activation);
 }
 
 @compute @workgroup_size(WG_1D)
@@ -68,12 +59,5 @@ fn rnn_cell_backward(
     if i >= bwd.len {
         return;
     }
-    let h = h_in[bwd.h_off + i];
-    var slope: f32;
-    if bwd.activation == ACT_TANH {
-        slope = 1.0 - h * h;
-    } else {
-        slope = select(0.0, 1.0, h > 0.0);
-    }
-    dpre[bwd.dpre_off + i] = dh[bwd.dh_off + i] * slope;
+    dpre[bwd.dpre_off + i] = dh[bwd.dh_off + i] * rnn_slope(h_in[bwd.h_off + i], bwd.activation);
 }

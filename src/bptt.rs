@@ -18,7 +18,7 @@
 use crate::config::{Cell, ModelConfig};
 use crate::optim::Optimizer;
 use crate::params::ParamLayout;
-use crate::plan::{Activation, Elem, Matmul, NORM_CHUNK, Op, Plan, Section, View};
+use crate::plan::{Activation, CellOp, Elem, Matmul, NORM_CHUNK, Op, Plan, Section, View};
 
 /// What a plan is for.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -152,29 +152,32 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         }
         for t in 0..t_len {
             let (gates, h_prev, h_next) = (step(layer.xw, t, g), step(layer.hs, t, h), step(layer.hs, t + 1, h));
-            // The one recurrent GEMM of the step: h_{t-1}·W_hhᵀ + b_hh, added into the
-            // gates (RNN, LSTM) or kept apart (GRU).
+            // The recurrent GEMM of the step, h_{t-1}·W_hhᵀ + b_hh, added into the
+            // gates (RNN, LSTM) or kept apart (GRU), and the cell, in one launch.
             let recurrent = layer.hw.map(|hw| step(hw, t, g));
             let target = recurrent.unwrap_or(gates);
-            plan.push(F, matmul(target, h_prev, w_hh, Some(b_hh), (b, g, h), false, true, recurrent.is_none()));
-            plan.push(
-                F,
-                match cell {
-                    Cell::RnnTanh => Op::RnnCellForward { h: h_next, pre: gates, activation: Activation::Tanh },
-                    Cell::RnnRelu => Op::RnnCellForward { h: h_next, pre: gates, activation: Activation::Relu },
-                    Cell::Lstm => {
-                        let cs = layer.cs.expect("LSTM layers have c");
-                        Op::LstmCellForward {
-                            gates,
-                            c: step(cs, t + 1, h),
-                            h: h_next,
-                            c_prev: step(cs, t, h),
-                            hidden: h,
-                        }
-                    }
-                    Cell::Gru => Op::GruCellForward { gates, h: h_next, hw: target, h_prev, hidden: h },
-                },
-            );
+            let matmul = Matmul {
+                c: target,
+                a: h_prev,
+                b: w_hh,
+                bias: Some(b_hh),
+                m: b,
+                n: g,
+                k: h,
+                a_trans: false,
+                b_trans: true,
+                accumulate: recurrent.is_none(),
+            };
+            let cell = match cell {
+                Cell::RnnTanh => CellOp::RnnForward { h: h_next, pre: gates, activation: Activation::Tanh },
+                Cell::RnnRelu => CellOp::RnnForward { h: h_next, pre: gates, activation: Activation::Relu },
+                Cell::Lstm => {
+                    let cs = layer.cs.expect("LSTM layers have c");
+                    CellOp::LstmForward { gates, c: step(cs, t + 1, h), h: h_next, c_prev: step(cs, t, h), hidden: h }
+                }
+                Cell::Gru => CellOp::GruForward { gates, h: h_next, hw: target, h_prev, hidden: h },
+            };
+            plan.push(F, Op::Step { matmul, cell });
         }
         plan.push(F, Op::Copy { dst: state_h.row(l, b * h), src: step(layer.hs, t_len, h) });
         if let (Some(cs), Some(state_c)) = (layer.cs, state_c) {
@@ -241,38 +244,55 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             // ∂L/∂c_T from the next block is cut, like ∂L/∂h_T.
             plan.push(B, Op::Fill { dst: dc, value: 0.0 });
         }
-        for t in (0..t_len).rev() {
+        // The cell op of step t's backward; it needs all of ∂h_t.
+        let backward_cell = |t: usize| {
             let (dh_t, gates) = (step(dh[l], t, h), step(layer.xw, t, g));
-            let (dxw_t, dhw_t) = (step(dxw[l], t, g), step(dhw[l], t, g));
-            let act =
-                |activation| Op::RnnCellBackward { dpre: dxw_t, dh: dh_t, h: step(layer.hs, t + 1, h), activation };
-            plan.push(
-                B,
-                match cell {
-                    Cell::RnnTanh => act(Activation::Tanh),
-                    Cell::RnnRelu => act(Activation::Relu),
-                    Cell::Lstm => {
-                        let cs = layer.cs.expect("LSTM layers have c");
-                        let (c, c_prev) = (step(cs, t + 1, h), step(cs, t, h));
-                        let dc = dc.expect("LSTM has dc");
-                        Op::LstmCellBackward { dgates: dxw_t, dc, dh: dh_t, gates, c, c_prev, hidden: h }
-                    }
-                    Cell::Gru => Op::GruCellBackward {
-                        dxw: dxw_t,
-                        dhw: dhw_t,
-                        dh_prev: (t > 0).then(|| step(dh[l], t - 1, h)),
-                        dh: dh_t,
-                        gates,
-                        hw: step(layer.hw.expect("GRU layers have hw"), t, g),
-                        h_prev: step(layer.hs, t, h),
-                        hidden: h,
-                    },
+            let act = |activation| CellOp::RnnBackward {
+                dpre: step(dxw[l], t, g),
+                dh: dh_t,
+                h: step(layer.hs, t + 1, h),
+                activation,
+            };
+            match cell {
+                Cell::RnnTanh => act(Activation::Tanh),
+                Cell::RnnRelu => act(Activation::Relu),
+                Cell::Lstm => {
+                    let cs = layer.cs.expect("LSTM layers have c");
+                    let (c, c_prev) = (step(cs, t + 1, h), step(cs, t, h));
+                    let dc = dc.expect("LSTM has dc");
+                    CellOp::LstmBackward { dgates: step(dxw[l], t, g), dc, dh: dh_t, gates, c, c_prev, hidden: h }
+                }
+                Cell::Gru => CellOp::GruBackward {
+                    dxw: step(dxw[l], t, g),
+                    dhw: step(dhw[l], t, g),
+                    dh_prev: (t > 0).then(|| step(dh[l], t - 1, h)),
+                    dh: dh_t,
+                    gates,
+                    hw: step(layer.hw.expect("GRU layers have hw"), t, g),
+                    h_prev: step(layer.hs, t, h),
+                    hidden: h,
                 },
-            );
-            // ∂h_{t-1} += ∂(recurrent pre-activation)·W_hh; the gradient into h_0 is not needed.
-            if t > 0 {
-                plan.push(B, matmul(step(dh[l], t - 1, h), dhw_t, w_hh, None, (b, h, g), false, false, true));
             }
+        };
+        // The last step's ∂h is complete (from above only); every earlier one
+        // is completed by the recurrent GEMM ∂h_{t-1} += ∂pre_t·W_hh, which runs
+        // in one launch with the cell backward of step t-1. The gradient into
+        // h_0 is not needed.
+        plan.push(B, Op::Cell(backward_cell(t_len - 1)));
+        for t in (1..t_len).rev() {
+            let matmul = Matmul {
+                c: step(dh[l], t - 1, h),
+                a: step(dhw[l], t, g),
+                b: w_hh,
+                bias: None,
+                m: b,
+                n: h,
+                k: g,
+                a_trans: false,
+                b_trans: false,
+                accumulate: true,
+            };
+            plan.push(B, Op::Step { matmul, cell: backward_cell(t - 1) });
         }
         // Weight gradients as single GEMMs over K = T·B, bias gradients as column sums.
         let h_prevs = layer.hs.rows(0, t_len, b * h);

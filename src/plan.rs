@@ -96,6 +96,41 @@ pub struct Matmul {
     pub accumulate: bool,
 }
 
+/// The pointwise part of a recurrent step, forward or backward. Field order
+/// is the kernel's argument order, like [`Op`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CellOp {
+    /// `h = act(pre)` elementwise.
+    RnnForward { h: View, pre: View, activation: Activation },
+    /// `dpre = dh ⊙ act'(h)`; tanh' = 1 - h², relu' = [h > 0].
+    RnnBackward { dpre: View, dh: View, h: View, activation: Activation },
+    /// LSTM step, PyTorch's gate blocks `[i; f; g; o]` per row of `gates [B, 4H]`.
+    /// In place: `gates` holds the pre-activations on entry and σ(i), σ(f),
+    /// tanh(g), σ(o) on exit; `c = f ⊙ c_prev + i ⊙ g`, `h = o ⊙ tanh(c)`.
+    LstmForward { gates: View, c: View, h: View, c_prev: View, hidden: usize },
+    /// Its gradient: from `dh` (all of ∂L/∂h_t) and `dc` (∂L/∂c_t from the
+    /// step after, updated in place to ∂L/∂c_{t-1}), writes `dgates` =
+    /// ∂L/∂(pre-activations) `[B, 4H]`.
+    LstmBackward { dgates: View, dc: View, dh: View, gates: View, c: View, c_prev: View, hidden: usize },
+    /// GRU step, blocks `[r; z; n]` per row of `[B, 3H]`. In place: `gates`
+    /// holds `W_i x + b_i` on entry and r, z, n on exit, with `hw = W_h h_prev + b_h`:
+    /// r, z = σ(x· + hw·), n = tanh(x_n + r ⊙ hw_n), `h = (1 - z) ⊙ n + z ⊙ h_prev`.
+    GruForward { gates: View, h: View, hw: View, h_prev: View, hidden: usize },
+    /// Its gradient from `dh` (all of ∂L/∂h_t): `dxw` = ∂L/∂(W_i x + b_i),
+    /// `dhw` = ∂L/∂(W_h h_prev + b_h) (they differ in the n block by r ⊙ ·),
+    /// and, when given, adds the direct path `dh ⊙ z` into `dh_prev`.
+    GruBackward {
+        dxw: View,
+        dhw: View,
+        dh_prev: Option<View>,
+        dh: View,
+        gates: View,
+        hw: View,
+        h_prev: View,
+        hidden: usize,
+    },
+}
+
 /// Elements per workgroup chunk of `grad_norm_partial`; both backends sum
 /// the same chunks so their partial sums are comparable.
 pub const NORM_CHUNK: usize = 4096;
@@ -116,35 +151,15 @@ pub enum Op {
     /// Its gradient, a scatter-add by token in row order (deterministic):
     /// `dweight[j, tokens[r]] += dout[r, j]` for r = 0, 1, ... .
     EmbedBackward { dweight: View, dout: View, tokens: View, vocab: usize },
-    /// `h = act(pre)` elementwise.
-    RnnCellForward { h: View, pre: View, activation: Activation },
-    /// `dpre = dh ⊙ act'(h)`; tanh' = 1 - h², relu' = [h > 0].
-    RnnCellBackward { dpre: View, dh: View, h: View, activation: Activation },
-    /// LSTM step, PyTorch's gate blocks `[i; f; g; o]` per row of `gates [B, 4H]`.
-    /// In place: `gates` holds the pre-activations on entry and σ(i), σ(f),
-    /// tanh(g), σ(o) on exit; `c = f ⊙ c_prev + i ⊙ g`, `h = o ⊙ tanh(c)`.
-    LstmCellForward { gates: View, c: View, h: View, c_prev: View, hidden: usize },
-    /// Its gradient: from `dh` (all of ∂L/∂h_t) and `dc` (∂L/∂c_t from the
-    /// step after, updated in place to ∂L/∂c_{t-1}), writes `dgates` =
-    /// ∂L/∂(pre-activations) `[B, 4H]`.
-    LstmCellBackward { dgates: View, dc: View, dh: View, gates: View, c: View, c_prev: View, hidden: usize },
-    /// GRU step, blocks `[r; z; n]` per row of `[B, 3H]`. In place: `gates`
-    /// holds `W_i x + b_i` on entry and r, z, n on exit, with `hw = W_h h_prev + b_h`:
-    /// r, z = σ(x· + hw·), n = tanh(x_n + r ⊙ hw_n), `h = (1 - z) ⊙ n + z ⊙ h_prev`.
-    GruCellForward { gates: View, h: View, hw: View, h_prev: View, hidden: usize },
-    /// Its gradient from `dh` (all of ∂L/∂h_t): `dxw` = ∂L/∂(W_i x + b_i),
-    /// `dhw` = ∂L/∂(W_h h_prev + b_h) (they differ in the n block by r ⊙ ·),
-    /// and, when given, adds the direct path `dh ⊙ z` into `dh_prev`.
-    GruCellBackward {
-        dxw: View,
-        dhw: View,
-        dh_prev: Option<View>,
-        dh: View,
-        gates: View,
-        hw: View,
-        h_prev: View,
-        hidden: usize,
-    },
+    /// A cell's pointwise step on its own (the last step of backward, and kernel tests).
+    Cell(CellOp),
+    /// One recurrent step in one launch: the step's GEMM, then `cell`, which
+    /// reads what the GEMM wrote. Forward: `matmul` is h_{t-1}·W_hhᵀ + b_hh
+    /// into the step's pre-activations, `cell` a forward cell op. Backward:
+    /// `matmul` is ∂h_{t-1} += ∂pre_t·W_hh, `cell` the backward cell op of step
+    /// t-1, whose ∂h is that sum. See [`Op::check_step`] for what the fused
+    /// kernels rely on.
+    Step { matmul: Matmul, cell: CellOp },
     /// Inverted dropout between layers: `out = x ⊙ keep / (1 - p)` where
     /// `keep[i] = hash(i, seed[0], salt) ≥ p` is counter-based (the same bits on
     /// every backend; no mask is stored).
@@ -186,12 +201,8 @@ impl Op {
             Op::Matmul(_) => "matmul",
             Op::EmbedForward { .. } => "embed_forward",
             Op::EmbedBackward { .. } => "embed_backward",
-            Op::RnnCellForward { .. } => "rnn_cell_forward",
-            Op::RnnCellBackward { .. } => "rnn_cell_backward",
-            Op::LstmCellForward { .. } => "lstm_cell_forward",
-            Op::LstmCellBackward { .. } => "lstm_cell_backward",
-            Op::GruCellForward { .. } => "gru_cell_forward",
-            Op::GruCellBackward { .. } => "gru_cell_backward",
+            Op::Cell(cell) => cell.kernel_name(),
+            Op::Step { cell, .. } => cell.step_kernel_name(),
             Op::Dropout { .. } => "dropout",
             Op::DropoutBackward { .. } => "dropout_backward",
             Op::SoftmaxXent { .. } => "softmax_xent",
@@ -222,17 +233,17 @@ impl Op {
                 (vec![out], vec![(weight, F), (bias, F), (tokens, I)])
             }
             Op::EmbedBackward { dweight, dout, tokens, .. } => (vec![dweight], vec![(dout, F), (tokens, I)]),
-            Op::RnnCellForward { h, pre, .. } => (vec![h], vec![(pre, F)]),
-            Op::RnnCellBackward { dpre, dh, h, .. } => (vec![dpre], vec![(dh, F), (h, F)]),
-            Op::LstmCellForward { gates, c, h, c_prev, .. } => (vec![gates, c, h], vec![(c_prev, F)]),
-            Op::LstmCellBackward { dgates, dc, dh, gates, c, c_prev, .. } => {
-                (vec![dgates, dc], vec![(dh, F), (gates, F), (c, F), (c_prev, F)])
-            }
-            Op::GruCellForward { gates, h, hw, h_prev, .. } => (vec![gates, h], vec![(hw, F), (h_prev, F)]),
-            Op::GruCellBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, .. } => {
-                let mut writes = vec![dxw, dhw];
-                writes.extend(dh_prev);
-                (writes, vec![(dh, F), (gates, F), (hw, F), (h_prev, F)])
+            Op::Cell(cell) => cell.views(),
+            Op::Step { matmul, cell } => {
+                // As one launch: the GEMM's output is the cell's input, so it
+                // counts as written once; every other view as its part says.
+                let (mut writes, mut reads) = cell.views();
+                reads.retain(|(v, _)| *v != matmul.c);
+                writes.retain(|v| *v != matmul.c);
+                writes.insert(0, matmul.c);
+                let (_, mm_reads) = Op::Matmul(matmul).views();
+                reads.extend(mm_reads);
+                (writes, reads)
             }
             Op::Dropout { out, x, seed, .. } => (vec![out], vec![(x, F), (seed, I)]),
             Op::DropoutBackward { dx, seed, .. } => (vec![dx], vec![(seed, I)]),
@@ -257,24 +268,9 @@ impl Op {
     /// Checks that the views have the lengths the sizes imply; a failure is
     /// a bug in the plan builder (or in a hand-written plan).
     pub fn check_shapes(&self) -> Result<()> {
-        let want = |what: &str, v: View, len: usize| -> Result<()> {
-            if v.len == len && len > 0 {
-                Ok(())
-            } else {
-                Err(Error::shape(format!("{} {what}", self.kernel_name()), format!("{len} elements (> 0)"), v.len))
-            }
-        };
-        let divides = |what: &str, v: View, width: usize| -> Result<()> {
-            if width > 0 && v.len.is_multiple_of(width) && v.len > 0 {
-                Ok(())
-            } else {
-                Err(Error::shape(
-                    format!("{} {what}", self.kernel_name()),
-                    format!("a positive multiple of {width}"),
-                    v.len,
-                ))
-            }
-        };
+        let name = self.kernel_name();
+        let want = |what: &str, v: View, len: usize| want_len(name, what, v, len);
+        let divides = |what: &str, v: View, width: usize| want_multiple(name, what, v, width);
         match *self {
             Op::Fill { dst, .. } => want("dst", dst, dst.len.max(1)),
             Op::Copy { dst, src } => want("src", src, dst.len),
@@ -292,41 +288,11 @@ impl Op {
                 divides("dweight", dweight, vocab)?;
                 want("dout", dout, tokens.len * (dweight.len / vocab))
             }
-            Op::RnnCellForward { h, pre, .. } => want("pre", pre, h.len),
-            Op::RnnCellBackward { dpre, dh, h, .. } => {
-                want("dh", dh, dpre.len)?;
-                want("h", h, dpre.len)
-            }
-            Op::LstmCellForward { gates, c, h, c_prev, hidden } => {
-                divides("h", h, hidden)?;
-                want("c", c, h.len)?;
-                want("c_prev", c_prev, h.len)?;
-                want("gates", gates, 4 * h.len)
-            }
-            Op::LstmCellBackward { dgates, dc, dh, gates, c, c_prev, hidden } => {
-                divides("dh", dh, hidden)?;
-                for (what, v) in [("dc", dc), ("c", c), ("c_prev", c_prev)] {
-                    want(what, v, dh.len)?;
-                }
-                want("gates", gates, 4 * dh.len)?;
-                want("dgates", dgates, 4 * dh.len)
-            }
-            Op::GruCellForward { gates, h, hw, h_prev, hidden } => {
-                divides("h", h, hidden)?;
-                want("h_prev", h_prev, h.len)?;
-                want("hw", hw, 3 * h.len)?;
-                want("gates", gates, 3 * h.len)
-            }
-            Op::GruCellBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden } => {
-                divides("dh", dh, hidden)?;
-                want("h_prev", h_prev, dh.len)?;
-                if let Some(d) = dh_prev {
-                    want("dh_prev", d, dh.len)?;
-                }
-                for (what, v) in [("dxw", dxw), ("dhw", dhw), ("gates", gates), ("hw", hw)] {
-                    want(what, v, 3 * dh.len)?;
-                }
-                Ok(())
+            Op::Cell(cell) => cell.check_shapes(),
+            Op::Step { matmul, cell } => {
+                Op::Matmul(matmul).check_shapes()?;
+                cell.check_shapes()?;
+                check_step(&matmul, &cell)
             }
             Op::Dropout { out, x, seed, p, .. } => {
                 check_p(p)?;
@@ -370,6 +336,184 @@ impl Op {
                 want("stats", stats, 2)?;
                 want("hyper", hyper, 4)
             }
+        }
+    }
+}
+
+impl CellOp {
+    /// The kernel's name when the cell runs alone.
+    pub fn kernel_name(&self) -> &'static str {
+        match self {
+            CellOp::RnnForward { .. } => "rnn_cell_forward",
+            CellOp::RnnBackward { .. } => "rnn_cell_backward",
+            CellOp::LstmForward { .. } => "lstm_cell_forward",
+            CellOp::LstmBackward { .. } => "lstm_cell_backward",
+            CellOp::GruForward { .. } => "gru_cell_forward",
+            CellOp::GruBackward { .. } => "gru_cell_backward",
+        }
+    }
+
+    /// The kernel's name when the cell is fused with its step's GEMM ([`Op::Step`]).
+    pub fn step_kernel_name(&self) -> &'static str {
+        match self {
+            CellOp::RnnForward { .. } => "rnn_step_forward",
+            CellOp::RnnBackward { .. } => "rnn_step_backward",
+            CellOp::LstmForward { .. } => "lstm_step_forward",
+            CellOp::LstmBackward { .. } => "lstm_step_backward",
+            CellOp::GruForward { .. } => "gru_step_forward",
+            CellOp::GruBackward { .. } => "gru_step_backward",
+        }
+    }
+
+    /// The views the cell writes, then the views it reads (see [`Op::views`]).
+    pub fn views(&self) -> (Vec<View>, Vec<(View, Elem)>) {
+        use Elem::Float as F;
+        match *self {
+            CellOp::RnnForward { h, pre, .. } => (vec![h], vec![(pre, F)]),
+            CellOp::RnnBackward { dpre, dh, h, .. } => (vec![dpre], vec![(dh, F), (h, F)]),
+            CellOp::LstmForward { gates, c, h, c_prev, .. } => (vec![gates, c, h], vec![(c_prev, F)]),
+            CellOp::LstmBackward { dgates, dc, dh, gates, c, c_prev, .. } => {
+                (vec![dgates, dc], vec![(dh, F), (gates, F), (c, F), (c_prev, F)])
+            }
+            CellOp::GruForward { gates, h, hw, h_prev, .. } => (vec![gates, h], vec![(hw, F), (h_prev, F)]),
+            CellOp::GruBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, .. } => {
+                let mut writes = vec![dxw, dhw];
+                writes.extend(dh_prev);
+                (writes, vec![(dh, F), (gates, F), (hw, F), (h_prev, F)])
+            }
+        }
+    }
+
+    /// See [`Op::check_shapes`].
+    pub fn check_shapes(&self) -> Result<()> {
+        let name = self.kernel_name();
+        let want = |what: &str, v: View, len: usize| want_len(name, what, v, len);
+        let divides = |what: &str, v: View, width: usize| want_multiple(name, what, v, width);
+        match *self {
+            CellOp::RnnForward { h, pre, .. } => want("pre", pre, h.len),
+            CellOp::RnnBackward { dpre, dh, h, .. } => {
+                want("dh", dh, dpre.len)?;
+                want("h", h, dpre.len)
+            }
+            CellOp::LstmForward { gates, c, h, c_prev, hidden } => {
+                divides("h", h, hidden)?;
+                want("c", c, h.len)?;
+                want("c_prev", c_prev, h.len)?;
+                want("gates", gates, 4 * h.len)
+            }
+            CellOp::LstmBackward { dgates, dc, dh, gates, c, c_prev, hidden } => {
+                divides("dh", dh, hidden)?;
+                for (what, v) in [("dc", dc), ("c", c), ("c_prev", c_prev)] {
+                    want(what, v, dh.len)?;
+                }
+                want("gates", gates, 4 * dh.len)?;
+                want("dgates", dgates, 4 * dh.len)
+            }
+            CellOp::GruForward { gates, h, hw, h_prev, hidden } => {
+                divides("h", h, hidden)?;
+                want("h_prev", h_prev, h.len)?;
+                want("hw", hw, 3 * h.len)?;
+                want("gates", gates, 3 * h.len)
+            }
+            CellOp::GruBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden } => {
+                divides("dh", dh, hidden)?;
+                want("h_prev", h_prev, dh.len)?;
+                if let Some(d) = dh_prev {
+                    want("dh_prev", d, dh.len)?;
+                }
+                for (what, v) in [("dxw", dxw), ("dhw", dhw), ("gates", gates), ("hw", hw)] {
+                    want(what, v, 3 * dh.len)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Gates per hidden unit: 1 (RNN), 4 (LSTM), 3 (GRU).
+    pub fn gates(&self) -> usize {
+        match self {
+            CellOp::RnnForward { .. } | CellOp::RnnBackward { .. } => 1,
+            CellOp::LstmForward { .. } | CellOp::LstmBackward { .. } => 4,
+            CellOp::GruForward { .. } | CellOp::GruBackward { .. } => 3,
+        }
+    }
+}
+
+/// `v` has exactly `len > 0` elements.
+fn want_len(kernel: &str, what: &str, v: View, len: usize) -> Result<()> {
+    if v.len == len && len > 0 {
+        Ok(())
+    } else {
+        Err(Error::shape(format!("{kernel} {what}"), format!("{len} elements (> 0)"), v.len))
+    }
+}
+
+/// `v` has a positive multiple of `width > 0` elements.
+fn want_multiple(kernel: &str, what: &str, v: View, width: usize) -> Result<()> {
+    if width > 0 && v.len.is_multiple_of(width) && v.len > 0 {
+        Ok(())
+    } else {
+        Err(Error::shape(format!("{kernel} {what}"), format!("a positive multiple of {width}"), v.len))
+    }
+}
+
+/// What the fused step kernels rely on beyond each part's own shapes: the
+/// GEMM is the step's recurrent product in PyTorch's layout and its output is
+/// the cell's input (so one invocation can finish a hidden unit from
+/// registers), and the cell writes nothing the GEMM reads (other workgroups
+/// may still be reading it). The kernels bind whole buffers, one binding per
+/// role, so views of one role must share a buffer.
+fn check_step(mm: &Matmul, cell: &CellOp) -> Result<()> {
+    let name = cell.step_kernel_name();
+    let fail = |what: String| Err(Error::Internal(format!("{name}: {what}")));
+    let same_buf = |what: &str, x: View, y: View| {
+        if x.buf == y.buf { Ok(()) } else { fail(format!("{what} must share a buffer")) }
+    };
+    let (writes, _) = cell.views();
+    let mut mm_reads = vec![mm.a, mm.b];
+    mm_reads.extend(mm.bias);
+    if writes.iter().any(|w| *w != mm.c && mm_reads.iter().any(|r| w.overlaps(r))) {
+        return fail("the cell writes a view the GEMM reads".into());
+    }
+    let g = cell.gates();
+    // Forward: [B, G·H] (+)= h_{t-1} [B, H] · W_hhᵀ ([G·H, H] stored) + b_hh.
+    let forward = |input: View, h_next: View, accumulate: bool| {
+        let Some(bias) = mm.bias else { return fail("the GEMM needs b_hh".into()) };
+        if mm.c != input || mm.a_trans || !mm.b_trans || mm.accumulate != accumulate || mm.n != g * mm.k {
+            return fail(format!("GEMM {mm:?} is not the step's h_(t-1)·W_hhᵀ into its input"));
+        }
+        same_buf("W_hh and b_hh", mm.b, bias)?;
+        same_buf("h_(t-1) and h_t", mm.a, h_next)
+    };
+    // Backward: ∂h_{t-1} [B, H] += ∂pre_t [B, G·H] · W_hh ([G·H, H] stored).
+    let backward = |dh: View, dpre_out: View| {
+        if mm.c != dh || mm.a_trans || mm.b_trans || !mm.accumulate || mm.bias.is_some() || mm.k != g * mm.n {
+            return fail(format!("GEMM {mm:?} is not ∂h_(t-1) += ∂pre_t·W_hh into the cell's dh"));
+        }
+        same_buf("the GEMM's ∂pre_t and the cell's recurrent ∂pre", mm.a, dpre_out)
+    };
+    match *cell {
+        CellOp::RnnForward { pre, h, .. } => forward(pre, h, true),
+        CellOp::LstmForward { gates, h, c, c_prev, .. } => {
+            same_buf("c and c_prev", c, c_prev)?;
+            forward(gates, h, true)
+        }
+        CellOp::GruForward { hw, h, h_prev, .. } => {
+            if h_prev != mm.a {
+                return fail("the GEMM must read the cell's h_prev".into());
+            }
+            forward(hw, h, false)
+        }
+        CellOp::RnnBackward { dh, dpre, .. } => backward(dh, dpre),
+        CellOp::LstmBackward { dh, dgates, c, c_prev, .. } => {
+            same_buf("c and c_prev", c, c_prev)?;
+            backward(dh, dgates)
+        }
+        CellOp::GruBackward { dh, dhw, dh_prev, .. } => {
+            if let Some(dh_prev) = dh_prev {
+                same_buf("dh and dh_prev", dh, dh_prev)?;
+            }
+            backward(dh, dhw)
         }
     }
 }

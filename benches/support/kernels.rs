@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use rnn_wgpu::plan::{BufId, BufferSpec, Elem, Matmul, Op, Plan, Section, View};
+use rnn_wgpu::plan::{BufId, BufferSpec, CellOp, Elem, Matmul, Op, Plan, Section, View};
 use rnn_wgpu::{BufferInit, Device, run_plan};
 
 /// Time the R repetitions of one op should take (estimated from a short probe).
@@ -124,18 +124,18 @@ fn cells(batch: usize, hidden: usize) -> Vec<Case> {
     let mut out = Vec::new();
 
     let mut b = Buffers::default();
-    let op = Op::LstmCellForward {
+    let op = Op::Cell(CellOp::LstmForward {
         gates: b.view("gates", 4 * n),
         c: b.view("c", n),
         h: b.view("h", n),
         c_prev: b.view("c_prev", n),
         hidden,
-    };
+    });
     // Reads gates 4n, c_prev n; writes gates 4n, c n, h n.
     out.push(Case { kernel: "lstm_cell_forward", shape: shape.clone(), work: bytes(5 + 6), buffers: b.0, op });
 
     let mut b = Buffers::default();
-    let op = Op::LstmCellBackward {
+    let op = Op::Cell(CellOp::LstmBackward {
         dgates: b.view("dgates", 4 * n),
         dc: b.view("dc", n),
         dh: b.view("dh", n),
@@ -143,23 +143,23 @@ fn cells(batch: usize, hidden: usize) -> Vec<Case> {
         c: b.view("c", n),
         c_prev: b.view("c_prev", n),
         hidden,
-    };
+    });
     // Reads dh, gates 4n, c, c_prev, dc; writes dgates 4n, dc.
     out.push(Case { kernel: "lstm_cell_backward", shape: shape.clone(), work: bytes(8 + 5), buffers: b.0, op });
 
     let mut b = Buffers::default();
-    let op = Op::GruCellForward {
+    let op = Op::Cell(CellOp::GruForward {
         gates: b.view("gates", 3 * n),
         h: b.view("h", n),
         hw: b.view("hw", 3 * n),
         h_prev: b.view("h_prev", n),
         hidden,
-    };
+    });
     // Reads gates 3n, hw 3n, h_prev n; writes gates 3n, h n.
     out.push(Case { kernel: "gru_cell_forward", shape: shape.clone(), work: bytes(7 + 4), buffers: b.0, op });
 
     let mut b = Buffers::default();
-    let op = Op::GruCellBackward {
+    let op = Op::Cell(CellOp::GruBackward {
         dxw: b.view("dxw", 3 * n),
         dhw: b.view("dhw", 3 * n),
         dh_prev: Some(b.view("dh_prev", n)),
@@ -168,7 +168,7 @@ fn cells(batch: usize, hidden: usize) -> Vec<Case> {
         hw: b.view("hw", 3 * n),
         h_prev: b.view("h_prev", n),
         hidden,
-    };
+    });
     // Reads dh, gates 3n, the n block of hw, h_prev, dh_prev; writes dxw 3n, dhw 3n, dh_prev.
     out.push(Case { kernel: "gru_cell_backward", shape, work: bytes(7 + 7), buffers: b.0, op });
     out

@@ -7,7 +7,7 @@ pub mod kernels;
 use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
-use crate::plan::{Op, Plan, Section, View};
+use crate::plan::{CellOp, Op, Plan, Section, View};
 
 /// The float types the CPU backend runs in (f32 and f64).
 pub trait Scalar: num_traits::Float + num_traits::NumAssign + Send + Sync + std::fmt::Debug + 'static {
@@ -193,35 +193,12 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
             Op::EmbedBackward { dweight, dout, tokens, vocab } => {
                 k::embed_backward(mem.w(dweight), mem.r(dout), mem.ids(tokens), vocab)
             }
-            Op::RnnCellForward { h, pre, activation } => k::rnn_cell_forward(mem.w(h), mem.r(pre), activation),
-            Op::RnnCellBackward { dpre, dh, h, activation } => {
-                k::rnn_cell_backward(mem.w(dpre), mem.r(dh), mem.r(h), activation)
+            Op::Cell(cell) => run_cell(mem, &cell),
+            Op::Step { matmul, cell } => {
+                // The GPU's fused step in two parts: the GEMM, then the cell reading its result.
+                run_op(mem, &Op::Matmul(matmul));
+                run_cell(mem, &cell)
             }
-            Op::LstmCellForward { gates, c, h, c_prev, hidden } => {
-                k::lstm_cell_forward(mem.w(gates), mem.w(c), mem.w(h), mem.r(c_prev), hidden)
-            }
-            Op::LstmCellBackward { dgates, dc, dh, gates, c, c_prev, hidden } => k::lstm_cell_backward(
-                mem.w(dgates),
-                mem.w(dc),
-                mem.r(dh),
-                mem.r(gates),
-                mem.r(c),
-                mem.r(c_prev),
-                hidden,
-            ),
-            Op::GruCellForward { gates, h, hw, h_prev, hidden } => {
-                k::gru_cell_forward(mem.w(gates), mem.w(h), mem.r(hw), mem.r(h_prev), hidden)
-            }
-            Op::GruCellBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden } => k::gru_cell_backward(
-                mem.w(dxw),
-                mem.w(dhw),
-                dh_prev.map(|v| mem.w(v)),
-                mem.r(dh),
-                mem.r(gates),
-                mem.r(hw),
-                mem.r(h_prev),
-                hidden,
-            ),
             Op::Dropout { out, x, seed, salt, p } => k::dropout(mem.w(out), mem.r(x), mem.ids(seed), salt, p),
             Op::DropoutBackward { dx, seed, salt, p } => k::dropout_backward(mem.w(dx), mem.ids(seed), salt, p),
             Op::SoftmaxXent { logits, losses, targets, classes, grad_scale, write_grad } => {
@@ -250,6 +227,44 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
                 f(beta1),
                 f(beta2),
                 f(eps),
+            ),
+        }
+    }
+}
+
+/// One cell op on the CPU. SAFETY: as for [`run_op`].
+unsafe fn run_cell<F: Scalar>(mem: &Memory<'_, F>, cell: &CellOp) {
+    use kernels as k;
+    unsafe {
+        match *cell {
+            CellOp::RnnForward { h, pre, activation } => k::rnn_cell_forward(mem.w(h), mem.r(pre), activation),
+            CellOp::RnnBackward { dpre, dh, h, activation } => {
+                k::rnn_cell_backward(mem.w(dpre), mem.r(dh), mem.r(h), activation)
+            }
+            CellOp::LstmForward { gates, c, h, c_prev, hidden } => {
+                k::lstm_cell_forward(mem.w(gates), mem.w(c), mem.w(h), mem.r(c_prev), hidden)
+            }
+            CellOp::LstmBackward { dgates, dc, dh, gates, c, c_prev, hidden } => k::lstm_cell_backward(
+                mem.w(dgates),
+                mem.w(dc),
+                mem.r(dh),
+                mem.r(gates),
+                mem.r(c),
+                mem.r(c_prev),
+                hidden,
+            ),
+            CellOp::GruForward { gates, h, hw, h_prev, hidden } => {
+                k::gru_cell_forward(mem.w(gates), mem.w(h), mem.r(hw), mem.r(h_prev), hidden)
+            }
+            CellOp::GruBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden } => k::gru_cell_backward(
+                mem.w(dxw),
+                mem.w(dhw),
+                dh_prev.map(|v| mem.w(v)),
+                mem.r(dh),
+                mem.r(gates),
+                mem.r(hw),
+                mem.r(h_prev),
+                hidden,
             ),
         }
     }

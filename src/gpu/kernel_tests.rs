@@ -105,16 +105,21 @@ fn example_ops() -> Vec<Op> {
             vocab: 11,
         },
         Op::EmbedBackward { dweight: view(0, 4 * 11), dout: view(1, 6 * 4), tokens: view(2, 6), vocab: 11 },
-        Op::RnnCellForward { h: view(0, 33), pre: view(1, 33), activation: Activation::Tanh },
-        Op::RnnCellBackward { dpre: view(0, 33), dh: view(1, 33), h: view(2, 33), activation: Activation::Relu },
-        Op::LstmCellForward {
+        Op::Cell(CellOp::RnnForward { h: view(0, 33), pre: view(1, 33), activation: Activation::Tanh }),
+        Op::Cell(CellOp::RnnBackward {
+            dpre: view(0, 33),
+            dh: view(1, 33),
+            h: view(2, 33),
+            activation: Activation::Relu,
+        }),
+        Op::Cell(CellOp::LstmForward {
             gates: view(0, 3 * 4 * 5),
             c: view(1, 3 * 5),
             h: view(2, 3 * 5),
             c_prev: view(3, 3 * 5),
             hidden: 5,
-        },
-        Op::LstmCellBackward {
+        }),
+        Op::Cell(CellOp::LstmBackward {
             dgates: view(0, 3 * 4 * 5),
             dc: view(1, 3 * 5),
             dh: view(2, 3 * 5),
@@ -122,15 +127,15 @@ fn example_ops() -> Vec<Op> {
             c: view(4, 3 * 5),
             c_prev: view(5, 3 * 5),
             hidden: 5,
-        },
-        Op::GruCellForward {
+        }),
+        Op::Cell(CellOp::GruForward {
             gates: view(0, 3 * 3 * 5),
             h: view(1, 3 * 5),
             hw: view(2, 3 * 3 * 5),
             h_prev: view(3, 3 * 5),
             hidden: 5,
-        },
-        Op::GruCellBackward {
+        }),
+        Op::Cell(CellOp::GruBackward {
             dxw: view(0, 3 * 3 * 5),
             dhw: view(1, 3 * 3 * 5),
             dh_prev: Some(view(2, 3 * 5)),
@@ -139,8 +144,8 @@ fn example_ops() -> Vec<Op> {
             hw: view(5, 3 * 3 * 5),
             h_prev: view(6, 3 * 5),
             hidden: 5,
-        },
-        Op::GruCellBackward {
+        }),
+        Op::Cell(CellOp::GruBackward {
             dxw: view(0, 3 * 3 * 5),
             dhw: view(1, 3 * 3 * 5),
             dh_prev: None,
@@ -149,7 +154,47 @@ fn example_ops() -> Vec<Op> {
             hw: view(5, 3 * 3 * 5),
             h_prev: view(6, 3 * 5),
             hidden: 5,
-        },
+        }),
+        step_forward(CellOp::RnnForward { h: rows(1, 1, 15), pre: rows(2, 0, 15), activation: Activation::Tanh }),
+        step_forward(CellOp::LstmForward {
+            gates: rows(2, 0, 60),
+            c: rows(3, 1, 15),
+            h: rows(1, 1, 15),
+            c_prev: rows(3, 0, 15),
+            hidden: 5,
+        }),
+        step_forward(CellOp::GruForward {
+            gates: rows(2, 0, 45),
+            h: rows(1, 1, 15),
+            hw: rows(3, 0, 45),
+            h_prev: rows(1, 0, 15),
+            hidden: 5,
+        }),
+        step_backward(CellOp::RnnBackward {
+            dpre: rows(1, 0, 15),
+            dh: rows(2, 1, 15),
+            h: rows(3, 0, 15),
+            activation: Activation::Relu,
+        }),
+        step_backward(CellOp::LstmBackward {
+            dgates: rows(1, 0, 60),
+            dc: rows(3, 0, 15),
+            dh: rows(2, 1, 15),
+            gates: rows(4, 0, 60),
+            c: rows(5, 1, 15),
+            c_prev: rows(5, 0, 15),
+            hidden: 5,
+        }),
+        step_backward(CellOp::GruBackward {
+            dxw: rows(3, 0, 45),
+            dhw: rows(1, 0, 45),
+            dh_prev: Some(rows(2, 0, 15)),
+            dh: rows(2, 1, 15),
+            gates: rows(4, 0, 45),
+            hw: rows(5, 0, 45),
+            h_prev: rows(6, 0, 15),
+            hidden: 5,
+        }),
         Op::Dropout { out: view(0, 300), x: view(1, 300), seed: view(2, 1), salt: 7, p: 0.25 },
         Op::DropoutBackward { dx: view(0, 300), seed: view(1, 1), salt: 7, p: 0.25 },
         Op::SoftmaxXent {
@@ -196,6 +241,60 @@ fn example_ops() -> Vec<Op> {
     ]
 }
 
+/// Row `i` of `len` elements of buffer `buf` (after an awkward offset), so a
+/// step's views of one role can share a buffer as `check_step` wants.
+fn rows(buf: usize, i: usize, len: usize) -> View {
+    View { buf: BufId(buf), offset: 3 + buf + i * len, len }
+}
+
+/// A forward step over B = 3, H = 5: h_prev is row 0 of buffer 1, W_hh and
+/// b_hh live in buffer 0.
+fn step_forward(cell: CellOp) -> Op {
+    let (g, k) = (cell.gates(), 5);
+    let target = match cell {
+        CellOp::RnnForward { pre, .. } => pre,
+        CellOp::LstmForward { gates, .. } => gates,
+        CellOp::GruForward { hw, .. } => hw,
+        _ => unreachable!("forward cells only"),
+    };
+    let matmul = Matmul {
+        c: target,
+        a: rows(1, 0, 15),
+        b: rows(0, 0, g * k * k),
+        bias: Some(rows(0, 100, g * k)),
+        m: 3,
+        n: g * k,
+        k,
+        a_trans: false,
+        b_trans: true,
+        accumulate: !matches!(cell, CellOp::GruForward { .. }),
+    };
+    Op::Step { matmul, cell }
+}
+
+/// A backward step over B = 3, H = 5: ∂pre_t is row 1 of buffer 1 (the cell
+/// writes ∂pre_{t-1} into row 0), W_hh in buffer 0.
+fn step_backward(cell: CellOp) -> Op {
+    let g = cell.gates();
+    let dh = match cell {
+        CellOp::RnnBackward { dh, .. } | CellOp::LstmBackward { dh, .. } | CellOp::GruBackward { dh, .. } => dh,
+        _ => unreachable!("backward cells only"),
+    };
+    let matmul = Matmul {
+        c: dh,
+        a: rows(1, 1, 15 * g),
+        b: rows(0, 0, g * 25),
+        bias: None,
+        m: 3,
+        n: 5,
+        k: 5 * g,
+        a_trans: false,
+        b_trans: false,
+        accumulate: true,
+    };
+    Op::Step { matmul, cell }
+}
+
 #[test]
 fn lower_binds_the_op_views_and_the_kernel_uniform() {
     let ops = example_ops();
@@ -212,6 +311,13 @@ fn lower_binds_the_op_views_and_the_kernel_uniform() {
         );
         assert_eq!(d.uniform.len() as u32, interface(d.kernel).uniform_size, "{name}: Rust twin vs WGSL uniform size");
         assert!(d.workgroups.iter().all(|&w| (1..=65535).contains(&w)), "{name}: grid {:?}", d.workgroups);
+        if let Op::Step { .. } = op {
+            // One binding per buffer a role lives in: every bound buffer is one the op uses.
+            let (writes, reads) = op.views();
+            let used: Vec<BufId> = writes.iter().chain(reads.iter().map(|(v, _)| v)).map(|v| v.buf).collect();
+            assert!(d.views.iter().all(|v| used.contains(&v.buf)), "{name}: binds a buffer the op does not use");
+            continue;
+        }
         // Bound in the op's argument order: written views, then read views.
         let (writes, reads) = op.views();
         let mut args: Vec<View> = writes.into_iter().chain(reads.into_iter().map(|(v, _)| v)).collect();
@@ -219,7 +325,7 @@ fn lower_binds_the_op_views_and_the_kernel_uniform() {
             args.push(*a);
         }
         // Without dh_prev, dh fills the dh_prev binding (after dxw, dhw).
-        if let Op::GruCellBackward { dh_prev: None, dh, .. } = op {
+        if let Op::Cell(CellOp::GruBackward { dh_prev: None, dh, .. }) = op {
             args.insert(2, *dh);
         }
         assert_eq!(d.views, args, "{name}: bound views vs the op's arguments");

@@ -14,7 +14,7 @@ use bytemuck::Pod;
 use crate::cpu::kernels::dropout_scale;
 use crate::gpu::uniforms::*;
 
-use crate::plan::{Activation, Elem, Matmul, NORM_CHUNK, Op, View};
+use crate::plan::{Activation, CellOp, Elem, Matmul, NORM_CHUNK, Op, View};
 
 /// The prelude prepended to every kernel source.
 pub(crate) const PRELUDE: &str = include_str!("../../shaders/common.wgsl");
@@ -22,9 +22,14 @@ pub(crate) const PRELUDE: &str = include_str!("../../shaders/common.wgsl");
 const UTIL: &str = include_str!("../../shaders/util.wgsl");
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 const EMBED: &str = include_str!("../../shaders/embed.wgsl");
-const RNN_CELL: &str = include_str!("../../shaders/rnn_cell.wgsl");
-const LSTM_CELL: &str = include_str!("../../shaders/lstm_cell.wgsl");
-const GRU_CELL: &str = include_str!("../../shaders/gru_cell.wgsl");
+// The cell kernels and the fused steps share the cell math (cell_math.wgsl).
+const RNN_CELL: &str =
+    concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/rnn_cell.wgsl"));
+const LSTM_CELL: &str =
+    concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/lstm_cell.wgsl"));
+const GRU_CELL: &str =
+    concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/gru_cell.wgsl"));
+const STEP: &str = concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/step.wgsl"));
 const DROPOUT: &str = include_str!("../../shaders/dropout.wgsl");
 const SOFTMAX: &str = include_str!("../../shaders/softmax.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
@@ -80,6 +85,16 @@ pub(crate) static GRU_CELL_FORWARD: Kernel =
     Kernel { name: "gru_cell_forward", source: GRU_CELL, storage: &[F, F, F, F] };
 pub(crate) static GRU_CELL_BACKWARD: Kernel =
     Kernel { name: "gru_cell_backward", source: GRU_CELL, storage: &[F, F, F, F, F, F, F] };
+pub(crate) static RNN_STEP_FORWARD: Kernel = Kernel { name: "rnn_step_forward", source: STEP, storage: &[F, F, F] };
+pub(crate) static LSTM_STEP_FORWARD: Kernel =
+    Kernel { name: "lstm_step_forward", source: STEP, storage: &[F, F, F, F] };
+pub(crate) static GRU_STEP_FORWARD: Kernel = Kernel { name: "gru_step_forward", source: STEP, storage: &[F, F, F, F] };
+pub(crate) static RNN_STEP_BACKWARD: Kernel =
+    Kernel { name: "rnn_step_backward", source: STEP, storage: &[F, F, F, F] };
+pub(crate) static LSTM_STEP_BACKWARD: Kernel =
+    Kernel { name: "lstm_step_backward", source: STEP, storage: &[F, F, F, F, F, F] };
+pub(crate) static GRU_STEP_BACKWARD: Kernel =
+    Kernel { name: "gru_step_backward", source: STEP, storage: &[F, F, F, F, F, F, F] };
 pub(crate) static DROPOUT_FORWARD: Kernel = Kernel { name: "dropout", source: DROPOUT, storage: &[F, F, ID] };
 pub(crate) static DROPOUT_BACKWARD: Kernel = Kernel { name: "dropout_backward", source: DROPOUT, storage: &[F, ID] };
 pub(crate) static SOFTMAX_XENT: Kernel = Kernel { name: "softmax_xent", source: SOFTMAX, storage: &[F, F, ID] };
@@ -94,7 +109,7 @@ pub(crate) static ADAM: Kernel = Kernel { name: "adam", source: OPTIM, storage: 
 
 /// Every kernel (the tests walk them all).
 #[cfg(test)]
-pub(crate) static KERNELS: [&Kernel; 22] = [
+pub(crate) static KERNELS: [&Kernel; 28] = [
     &FILL,
     &COPY,
     &MATMUL_KERNEL,
@@ -106,6 +121,12 @@ pub(crate) static KERNELS: [&Kernel; 22] = [
     &LSTM_CELL_BACKWARD,
     &GRU_CELL_FORWARD,
     &GRU_CELL_BACKWARD,
+    &RNN_STEP_FORWARD,
+    &LSTM_STEP_FORWARD,
+    &GRU_STEP_FORWARD,
+    &RNN_STEP_BACKWARD,
+    &LSTM_STEP_BACKWARD,
+    &GRU_STEP_BACKWARD,
     &DROPOUT_FORWARD,
     &DROPOUT_BACKWARD,
     &SOFTMAX_XENT,
@@ -226,83 +247,8 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             };
             dispatch(&EMBED_BACKWARD, vec![dweight, dout, tokens], params, grid_per_item(width))
         }
-        Op::RnnCellForward { h, pre, activation } => {
-            let params = RnnCellForwardParams {
-                h_off: off(h),
-                pre_off: off(pre),
-                len: u32_of(h.len),
-                activation: activation_code(activation),
-            };
-            dispatch(&RNN_CELL_FORWARD, vec![h, pre], params, grid_per_item(h.len))
-        }
-        Op::RnnCellBackward { dpre, dh, h, activation } => {
-            let params = RnnCellBackwardParams {
-                dpre_off: off(dpre),
-                dh_off: off(dh),
-                h_off: off(h),
-                len: u32_of(dpre.len),
-                activation: activation_code(activation),
-                _pad: [0; 3],
-            };
-            dispatch(&RNN_CELL_BACKWARD, vec![dpre, dh, h], params, grid_per_item(dpre.len))
-        }
-        Op::LstmCellForward { gates, c, h, c_prev, hidden } => {
-            let params = LstmCellForwardParams {
-                gates_off: off(gates),
-                c_off: off(c),
-                h_off: off(h),
-                c_prev_off: off(c_prev),
-                rows: u32_of(h.len / hidden),
-                hidden: u32_of(hidden),
-                _pad: [0; 2],
-            };
-            dispatch(&LSTM_CELL_FORWARD, vec![gates, c, h, c_prev], params, grid_per_item(h.len))
-        }
-        Op::LstmCellBackward { dgates, dc, dh, gates, c, c_prev, hidden } => {
-            let params = LstmCellBackwardParams {
-                dgates_off: off(dgates),
-                dc_off: off(dc),
-                dh_off: off(dh),
-                gates_off: off(gates),
-                c_off: off(c),
-                c_prev_off: off(c_prev),
-                rows: u32_of(dh.len / hidden),
-                hidden: u32_of(hidden),
-            };
-            let views = vec![dgates, dc, dh, gates, c, c_prev];
-            dispatch(&LSTM_CELL_BACKWARD, views, params, grid_per_item(dh.len))
-        }
-        Op::GruCellForward { gates, h, hw, h_prev, hidden } => {
-            let params = GruCellForwardParams {
-                gates_off: off(gates),
-                h_off: off(h),
-                hw_off: off(hw),
-                h_prev_off: off(h_prev),
-                rows: u32_of(h.len / hidden),
-                hidden: u32_of(hidden),
-                _pad: [0; 2],
-            };
-            dispatch(&GRU_CELL_FORWARD, vec![gates, h, hw, h_prev], params, grid_per_item(h.len))
-        }
-        Op::GruCellBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden } => {
-            // Without dh_prev, `dh` fills the binding and the kernel never writes it.
-            let target = dh_prev.unwrap_or(dh);
-            let params = GruCellBackwardParams {
-                dxw_off: off(dxw),
-                dhw_off: off(dhw),
-                dh_prev_off: off(target),
-                dh_off: off(dh),
-                gates_off: off(gates),
-                hw_off: off(hw),
-                h_prev_off: off(h_prev),
-                rows: u32_of(dh.len / hidden),
-                hidden: u32_of(hidden),
-                has_dh_prev: dh_prev.is_some().into(),
-                _pad: [0; 2],
-            };
-            let views = vec![dxw, dhw, target, dh, gates, hw, h_prev];
-            dispatch(&GRU_CELL_BACKWARD, views, params, grid_per_item(dh.len))
-        }
+        Op::Cell(ref cell) => lower_cell(cell),
+        Op::Step { ref matmul, ref cell } => lower_step(matmul, cell),
         Op::Dropout { out, x, seed, salt, p } => {
             let params = DropoutParams {
                 out_off: off(out),
@@ -421,6 +367,200 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             };
             let views = vec![params, m, v, grads, stats, hyper];
             dispatch(&ADAM, views, uniform, grid_per_item(params.len))
+        }
+    }
+}
+
+/// How a cell op running alone becomes a dispatch.
+fn lower_cell(cell: &CellOp) -> Dispatch {
+    let off = |v: View| u32_of(v.offset);
+    match *cell {
+        CellOp::RnnForward { h, pre, activation } => {
+            let params = RnnCellForwardParams {
+                h_off: off(h),
+                pre_off: off(pre),
+                len: u32_of(h.len),
+                activation: activation_code(activation),
+            };
+            dispatch(&RNN_CELL_FORWARD, vec![h, pre], params, grid_per_item(h.len))
+        }
+        CellOp::RnnBackward { dpre, dh, h, activation } => {
+            let params = RnnCellBackwardParams {
+                dpre_off: off(dpre),
+                dh_off: off(dh),
+                h_off: off(h),
+                len: u32_of(dpre.len),
+                activation: activation_code(activation),
+                _pad: [0; 3],
+            };
+            dispatch(&RNN_CELL_BACKWARD, vec![dpre, dh, h], params, grid_per_item(dpre.len))
+        }
+        CellOp::LstmForward { gates, c, h, c_prev, hidden } => {
+            let params = LstmCellForwardParams {
+                gates_off: off(gates),
+                c_off: off(c),
+                h_off: off(h),
+                c_prev_off: off(c_prev),
+                rows: u32_of(h.len / hidden),
+                hidden: u32_of(hidden),
+                _pad: [0; 2],
+            };
+            dispatch(&LSTM_CELL_FORWARD, vec![gates, c, h, c_prev], params, grid_per_item(h.len))
+        }
+        CellOp::LstmBackward { dgates, dc, dh, gates, c, c_prev, hidden } => {
+            let params = LstmCellBackwardParams {
+                dgates_off: off(dgates),
+                dc_off: off(dc),
+                dh_off: off(dh),
+                gates_off: off(gates),
+                c_off: off(c),
+                c_prev_off: off(c_prev),
+                rows: u32_of(dh.len / hidden),
+                hidden: u32_of(hidden),
+            };
+            let views = vec![dgates, dc, dh, gates, c, c_prev];
+            dispatch(&LSTM_CELL_BACKWARD, views, params, grid_per_item(dh.len))
+        }
+        CellOp::GruForward { gates, h, hw, h_prev, hidden } => {
+            let params = GruCellForwardParams {
+                gates_off: off(gates),
+                h_off: off(h),
+                hw_off: off(hw),
+                h_prev_off: off(h_prev),
+                rows: u32_of(h.len / hidden),
+                hidden: u32_of(hidden),
+                _pad: [0; 2],
+            };
+            dispatch(&GRU_CELL_FORWARD, vec![gates, h, hw, h_prev], params, grid_per_item(h.len))
+        }
+        CellOp::GruBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden } => {
+            // Without dh_prev, `dh` fills the binding and the kernel never writes it.
+            let target = dh_prev.unwrap_or(dh);
+            let params = GruCellBackwardParams {
+                dxw_off: off(dxw),
+                dhw_off: off(dhw),
+                dh_prev_off: off(target),
+                dh_off: off(dh),
+                gates_off: off(gates),
+                hw_off: off(hw),
+                h_prev_off: off(h_prev),
+                rows: u32_of(dh.len / hidden),
+                hidden: u32_of(hidden),
+                has_dh_prev: dh_prev.is_some().into(),
+                _pad: [0; 2],
+            };
+            let views = vec![dxw, dhw, target, dh, gates, hw, h_prev];
+            dispatch(&GRU_CELL_BACKWARD, views, params, grid_per_item(dh.len))
+        }
+    }
+}
+
+/// Workgroup width and batch rows per invocation of the step kernels
+/// (`STEP_WG`, `STEP_ROWS` in step.wgsl).
+const STEP_WG: usize = 64;
+const STEP_ROWS: usize = 4;
+
+/// How a fused step becomes one dispatch: one binding per buffer a role lives
+/// in (`check_step` made views of one role share a buffer), the offsets in
+/// the uniform.
+fn lower_step(mm: &Matmul, cell: &CellOp) -> Dispatch {
+    let off = |v: View| u32_of(v.offset);
+    let grid = |rows: usize, hidden: usize| {
+        let row_blocks = div_ceil(rows, STEP_ROWS);
+        assert!(row_blocks <= MAX_GRID, "step: {rows} batch rows need more than {MAX_GRID} workgroups");
+        [u32_of(div_ceil(hidden, STEP_WG)), u32_of(row_blocks), 1]
+    };
+    let (rows, w) = (mm.m, mm.b);
+    let forward = |hidden: usize| StepForwardParams {
+        rows: u32_of(rows),
+        hidden: u32_of(hidden),
+        activation: 0,
+        _pad: 0,
+        w_off: off(w),
+        bias_off: mm.bias.map_or(0, off),
+        h_prev_off: off(mm.a),
+        h_off: 0,
+        gates_off: 0,
+        c_prev_off: 0,
+        c_off: 0,
+        hw_off: 0,
+    };
+    let backward = |hidden: usize| StepBackwardParams {
+        rows: u32_of(rows),
+        hidden: u32_of(hidden),
+        activation: 0,
+        has_dh_prev: 0,
+        w_off: off(w),
+        dnext_off: off(mm.a),
+        dh_off: off(mm.c),
+        dh_prev_off: 0,
+        dxw_off: 0,
+        dhw_off: 0,
+        dc_off: 0,
+        gates_off: 0,
+        hw_off: 0,
+        c_off: 0,
+        c_prev_off: 0,
+        h_off: 0,
+    };
+    match *cell {
+        CellOp::RnnForward { h, pre, activation } => {
+            let hidden = mm.k;
+            let params = StepForwardParams {
+                activation: activation_code(activation),
+                h_off: off(h),
+                gates_off: off(pre),
+                ..forward(hidden)
+            };
+            dispatch(&RNN_STEP_FORWARD, vec![w, mm.a, pre], params, grid(rows, hidden))
+        }
+        CellOp::LstmForward { gates, c, h, c_prev, hidden } => {
+            let params = StepForwardParams {
+                h_off: off(h),
+                gates_off: off(gates),
+                c_prev_off: off(c_prev),
+                c_off: off(c),
+                ..forward(hidden)
+            };
+            dispatch(&LSTM_STEP_FORWARD, vec![w, mm.a, gates, c], params, grid(rows, hidden))
+        }
+        CellOp::GruForward { gates, h, hw, hidden, .. } => {
+            let params = StepForwardParams { h_off: off(h), gates_off: off(gates), hw_off: off(hw), ..forward(hidden) };
+            dispatch(&GRU_STEP_FORWARD, vec![w, mm.a, gates, hw], params, grid(rows, hidden))
+        }
+        CellOp::RnnBackward { dpre, h, activation, .. } => {
+            let hidden = mm.n;
+            let params = StepBackwardParams {
+                activation: activation_code(activation),
+                dxw_off: off(dpre),
+                h_off: off(h),
+                ..backward(hidden)
+            };
+            dispatch(&RNN_STEP_BACKWARD, vec![w, mm.a, mm.c, h], params, grid(rows, hidden))
+        }
+        CellOp::LstmBackward { dgates, dc, gates, c, c_prev, hidden, .. } => {
+            let params = StepBackwardParams {
+                dxw_off: off(dgates),
+                dc_off: off(dc),
+                gates_off: off(gates),
+                c_off: off(c),
+                c_prev_off: off(c_prev),
+                ..backward(hidden)
+            };
+            dispatch(&LSTM_STEP_BACKWARD, vec![w, mm.a, mm.c, dc, gates, c], params, grid(rows, hidden))
+        }
+        CellOp::GruBackward { dxw, dhw, dh_prev, gates, hw, h_prev, hidden, .. } => {
+            let params = StepBackwardParams {
+                has_dh_prev: dh_prev.is_some().into(),
+                dh_prev_off: dh_prev.map_or(0, off),
+                dxw_off: off(dxw),
+                dhw_off: off(dhw),
+                gates_off: off(gates),
+                hw_off: off(hw),
+                h_off: off(h_prev),
+                ..backward(hidden)
+            };
+            dispatch(&GRU_STEP_BACKWARD, vec![w, mm.a, mm.c, dxw, gates, hw, h_prev], params, grid(rows, hidden))
         }
     }
 }

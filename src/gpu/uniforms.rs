@@ -308,3 +308,45 @@ pub(crate) struct AdamParams {
     pub _pad: [u32; 2],
 }
 const _: () = assert!(std::mem::size_of::<AdamParams>() == 48);
+
+/// WGSL `StepForwardParams` (step.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct StepForwardParams {
+    pub rows: u32,
+    pub hidden: u32,
+    pub activation: u32,
+    pub _pad: u32,
+    pub w_off: u32,
+    pub bias_off: u32,
+    pub h_prev_off: u32,
+    pub h_off: u32,
+    pub gates_off: u32,
+    pub c_prev_off: u32,
+    pub c_off: u32,
+    pub hw_off: u32,
+}
+const _: () = assert!(std::mem::size_of::<StepForwardParams>() == 48);
+
+/// WGSL `StepBackwardParams` (step.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct StepBackwardParams {
+    pub rows: u32,
+    pub hidden: u32,
+    pub activation: u32,
+    pub has_dh_prev: u32,
+    pub w_off: u32,
+    pub dnext_off: u32,
+    pub dh_off: u32,
+    pub dh_prev_off: u32,
+    pub dxw_off: u32,
+    pub dhw_off: u32,
+    pub dc_off: u32,
+    pub gates_off: u32,
+    pub hw_off: u32,
+    pub c_off: u32,
+    pub c_prev_off: u32,
+    pub h_off: u32,
+}
+const _: () = assert!(std::mem::size_of::<StepBackwardParams>() == 64);

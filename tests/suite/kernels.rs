@@ -3,7 +3,7 @@
 //! padded buffer, so offsets and bounds are exercised too), runs it through
 //! the full program path on both backends, and compares every buffer.
 
-use rnn_wgpu::plan::{Activation, Elem, Matmul, Op, Plan, View};
+use rnn_wgpu::plan::{Activation, CellOp, Elem, Matmul, Op, Plan, View};
 use rnn_wgpu::{BufferInit, Device, run_plan};
 
 use super::common::{BALANCED, Tolerance, assert_close, gpu, random_values};
@@ -143,11 +143,11 @@ fn gpu_rnn_cells_match_cpu_for_tanh_and_relu() {
             let name = format!("rnn cell {activation:?} n={n}");
             // Pre-activations up to ±100 exercise tanh's clamp.
             let (h, pre) = (case.floats(&format!("{name} h"), n, 1.0), case.floats(&format!("{name} pre"), n, 100.0));
-            case.push(Op::RnnCellForward { h, pre, activation });
+            case.push(Op::Cell(CellOp::RnnForward { h, pre, activation }));
             let (dpre, h) =
                 (case.floats(&format!("{name} dpre"), n, 1.0), case.floats(&format!("{name} h_in"), n, 1.0));
             let dh = case.floats(&format!("{name} dh"), n, 1.0);
-            case.push(Op::RnnCellBackward { dpre, dh, h, activation });
+            case.push(Op::Cell(CellOp::RnnBackward { dpre, dh, h, activation }));
         }
     }
     case.check(BALANCED);
@@ -169,12 +169,12 @@ fn gpu_lstm_cell_forward_and_backward_match_cpu() {
         let c = case.floats(&format!("{name} c"), n, 1.0);
         let h = case.floats(&format!("{name} h"), n, 1.0);
         let c_prev = case.floats(&format!("{name} c_prev"), n, 3.0);
-        case.push(Op::LstmCellForward { gates, c, h, c_prev, hidden });
+        case.push(Op::Cell(CellOp::LstmForward { gates, c, h, c_prev, hidden }));
         // The backward step reads what the forward step saved, as in BPTT.
         let dgates = case.floats(&format!("{name} dgates"), 4 * n, 1.0);
         let dc = case.floats(&format!("{name} dc"), n, 1.0);
         let dh = case.floats(&format!("{name} dh"), n, 1.0);
-        case.push(Op::LstmCellBackward { dgates, dc, dh, gates, c, c_prev, hidden });
+        case.push(Op::Cell(CellOp::LstmBackward { dgates, dc, dh, gates, c, c_prev, hidden }));
     }
     case.check(BALANCED);
 }
@@ -190,7 +190,7 @@ fn gpu_gru_cell_forward_and_backward_match_cpu_with_and_without_dh_prev() {
         let h = case.floats(&format!("{name} h"), n, 1.0);
         let hw = case.floats(&format!("{name} hw"), 3 * n, 10.0);
         let h_prev = case.floats(&format!("{name} h_prev"), n, 1.0);
-        case.push(Op::GruCellForward { gates, h, hw, h_prev, hidden });
+        case.push(Op::Cell(CellOp::GruForward { gates, h, hw, h_prev, hidden }));
         let dh = case.floats(&format!("{name} dh"), n, 1.0);
         for with_dh_prev in [true, false] {
             let name = format!("{name} dh_prev={with_dh_prev}");
@@ -198,10 +198,100 @@ fn gpu_gru_cell_forward_and_backward_match_cpu_with_and_without_dh_prev() {
             let dhw = case.floats(&format!("{name} dhw"), 3 * n, 1.0);
             // Without dh_prev the GPU binds dh in its place; comparing dh checks it is left alone.
             let dh_prev = with_dh_prev.then(|| case.floats(&format!("{name} dh_prev"), n, 1.0));
-            case.push(Op::GruCellBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden });
+            case.push(Op::Cell(CellOp::GruBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden }));
         }
     }
     case.check(BALANCED);
+}
+
+/// Every fused step (forward, and backward with the GEMM of the step after)
+/// at awkward (rows, hidden), laid out as BPTT lays them: views of one role
+/// are rows of one buffer. Each op runs on inputs the CPU twin also sees, so
+/// the comparison covers the GEMM, the bias and the cell of every kernel.
+#[test]
+fn gpu_fused_steps_match_cpu_for_every_cell() {
+    let mut case = Case::new();
+    for (rows, hidden) in cell_shapes() {
+        for (cell, g) in [("rnn", 1), ("lstm", 4), ("gru", 3)] {
+            let name = format!("{cell} step rows={rows} hidden={hidden}");
+            let (n, gh) = (rows * hidden, g * hidden);
+            // W_hh [G·H, H] and b_hh [G·H] in one parameter buffer, like the model's.
+            let params = case.floats(&format!("{name} params"), gh * hidden + gh, 0.5);
+            let (w, bias) = (params.sub(0, gh * hidden), params.sub(gh * hidden, gh));
+            // Two steps of h (and c): the step reads row 0 and writes row 1.
+            let hs = case.floats(&format!("{name} hs"), 2 * n, 1.0);
+            let (h_prev, h) = (hs.sub(0, n), hs.sub(n, n));
+            let xw = case.floats(&format!("{name} xw"), rows * gh, 3.0);
+            // GRU keeps the recurrent product apart (hw); RNN and LSTM add it into xw.
+            let hw = (cell == "gru").then(|| case.floats(&format!("{name} hw"), rows * gh, 1.0));
+            let recurrent = Matmul {
+                c: hw.unwrap_or(xw),
+                a: h_prev,
+                b: w,
+                bias: Some(bias),
+                m: rows,
+                n: gh,
+                k: hidden,
+                a_trans: false,
+                b_trans: true,
+                accumulate: cell != "gru",
+            };
+            let forward = match cell {
+                "rnn" => CellOp::RnnForward { h, pre: xw, activation: Activation::Tanh },
+                "lstm" => {
+                    let cs = case.floats(&format!("{name} cs"), 2 * n, 2.0);
+                    CellOp::LstmForward { gates: xw, c: cs.sub(n, n), h, c_prev: cs.sub(0, n), hidden }
+                }
+                _ => CellOp::GruForward { gates: xw, h, hw: recurrent.c, h_prev, hidden },
+            };
+            case.push(Op::Step { matmul: recurrent, cell: forward });
+
+            // Backward: ∂pre of steps t-1 and t in one buffer, ∂h of steps t-2 and t-1 in another.
+            let dpre = case.floats(&format!("{name} dpre"), 2 * rows * gh, 1.0);
+            let (dpre_prev, dpre_next) = (dpre.sub(0, rows * gh), dpre.sub(rows * gh, rows * gh));
+            let dhs = case.floats(&format!("{name} dh"), 2 * n, 1.0);
+            let dh = dhs.sub(n, n);
+            let matmul = Matmul {
+                c: dh,
+                a: dpre_next,
+                b: w,
+                bias: None,
+                m: rows,
+                n: hidden,
+                k: gh,
+                a_trans: false,
+                b_trans: false,
+                accumulate: true,
+            };
+            let backward: Vec<CellOp> = match cell {
+                "rnn" => vec![CellOp::RnnBackward { dpre: dpre_prev, dh, h: h_prev, activation: Activation::Relu }],
+                "lstm" => {
+                    let cs = case.floats(&format!("{name} cs bwd"), 2 * n, 2.0);
+                    let dc = case.floats(&format!("{name} dc"), n, 1.0);
+                    let gates = case.floats(&format!("{name} gates"), rows * gh, 1.0);
+                    let (c, c_prev) = (cs.sub(n, n), cs.sub(0, n));
+                    vec![CellOp::LstmBackward { dgates: dpre_prev, dc, dh, gates, c, c_prev, hidden }]
+                }
+                _ => [true, false]
+                    .into_iter()
+                    .map(|with_dh_prev| {
+                        let what = format!("{name} dh_prev={with_dh_prev}");
+                        let dxw = case.floats(&format!("{what} dxw"), rows * gh, 1.0);
+                        let gates = case.floats(&format!("{what} gates"), rows * gh, 1.0);
+                        let hw = case.floats(&format!("{what} hw"), rows * gh, 2.0);
+                        let dh_prev = with_dh_prev.then(|| dhs.sub(0, n));
+                        CellOp::GruBackward { dxw, dhw: dpre_prev, dh_prev, dh, gates, hw, h_prev, hidden }
+                    })
+                    .collect(),
+            };
+            for cell in backward {
+                case.push(Op::Step { matmul, cell });
+            }
+        }
+    }
+    // GEMM sums of up to 4·129 products of values in [-1.5, 1.5] feed saturating
+    // cells: rounding ~k·2⁻²⁴ relative to the terms, a few 1e-5 absolute.
+    case.check(Tolerance { rel: 1e-4, abs: 5e-5 });
 }
 
 /// Exact equality: both backends draw the mask from the same integer hash and

@@ -100,3 +100,24 @@ fn reset_stream_zeroes_one_stream_and_reset_state_all() {
         assert!(state(&t).iter().all(|&x| x == 0.0));
     }
 }
+
+/// Issue 4's dispatch budget: each time step of each layer costs one fused
+/// launch forward and one backward (≤ 3 allowed), plus a constant per block;
+/// the GPU records exactly the planned ops.
+#[test]
+fn a_training_block_costs_two_dispatches_per_step_per_layer_plus_a_constant() {
+    for device in backends() {
+        for cell in CELLS {
+            let count = |steps: usize| {
+                let mut t = trainer(&device, cell, steps);
+                t.step(&random_block(steps, 3, 9, 1)).unwrap();
+                assert_eq!(t.dispatches_per_block(), t.planned_dispatches(), "{cell:?}: recorded vs planned");
+                t.planned_dispatches()
+            };
+            let (short, long) = (count(4), count(12));
+            let layers = 2;
+            assert_eq!(long - short, 2 * layers * (12 - 4), "{} {cell:?}: dispatches per step", device.name());
+            assert!(short - 2 * layers * 4 <= 40, "{} {cell:?}: constant of {short} at T = 4", device.name());
+        }
+    }
+}
