@@ -211,11 +211,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (backend, device) in &devices {
         let model = infer.model(device, vocab.len())?;
         let mut sampler = Sampler::new(&model, &vocab)?.seed(0);
+        let mut batch_sampler = Sampler::with_streams(&model, &vocab, EVAL_BATCH)?.seed(0);
         let mut evaluator = Evaluator::new(&model, EVAL_BATCH, infer.bptt)?;
-        // Sampling: one forward step, one submit and one readback per character.
+        // Sampling: drawn on the device, one submit and one readback per chunk of 32 steps.
         let mut sample = |chars: usize| -> rnn_wgpu::Result<Duration> {
             let start = Instant::now();
             sampler.generate("T", chars)?;
+            Ok(start.elapsed())
+        };
+        // The same with 32 streams side by side: `steps` steps give 32·steps characters.
+        let primes = vec!["T"; EVAL_BATCH];
+        let mut sample_batch = |steps: usize| -> rnn_wgpu::Result<Duration> {
+            let start = Instant::now();
+            batch_sampler.generate_streams(&primes, steps)?;
             Ok(start.elapsed())
         };
         // Forward only: one submit and one loss readback per block.
@@ -242,6 +250,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 backend,
                 chars_per_sec: chars as f64 / elapsed,
                 timed: format!("{chars} characters"),
+            });
+            let steps = (chars / EVAL_BATCH).max(SAMPLE_CHARS);
+            let elapsed = sample_batch(steps)?.as_secs_f64();
+            infer_rows.push(InferRow {
+                workload: "sampling, batch 32",
+                backend,
+                chars_per_sec: (steps * EVAL_BATCH) as f64 / elapsed,
+                timed: format!("{EVAL_BATCH} streams x {steps} characters"),
             });
             let count = ((INFER_BUDGET.as_secs_f64() / forward_one) as usize).clamp(2, 100);
             let elapsed = forward(count)?.as_secs_f64();
@@ -372,8 +388,8 @@ fn infer_table(out: &mut String, rows: &[InferRow], setup: &Setup) -> std::fmt::
     }
     writeln!(
         out,
-        "\nSampling: `Sampler::generate` (one forward step, submit and readback per character), chars/s = N / \
-         time. Forward, batch 32: `Evaluator::evaluate` over blocks (one submit and one loss readback per \
+        "\nSampling: `Sampler::generate` / `generate_streams` (the draw on the device; one submit and one \
+         readback per chunk of 32 steps), chars/s = streams·N / time. Forward, batch 32: `Evaluator::evaluate` over blocks (one submit and one loss readback per \
          block), chars/s = blocks·B·T / time."
     )
 }

@@ -18,7 +18,7 @@
 use crate::config::{Cell, ModelConfig};
 use crate::optim::Optimizer;
 use crate::params::ParamLayout;
-use crate::plan::{Activation, CellOp, Elem, Matmul, NORM_CHUNK, Op, Plan, Section, View};
+use crate::plan::{Activation, CellOp, Elem, Matmul, NORM_CHUNK, Op, Plan, SAMPLE_CONTROL_HEADER, Section, View};
 
 /// What a plan is for.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,8 +54,6 @@ pub(crate) struct Graph {
     pub dropout_seed: Option<View>,
     /// `[loss, grad norm, clip factor, 0]`, the block's readout.
     pub stats: View,
-    /// Logits `[T·B, C]` (log-probabilities after an inference block).
-    pub logits: View,
     /// The top layer's h_1..h_T `[T, B, H]`.
     pub outputs: View,
 }
@@ -83,6 +81,47 @@ struct Layer {
     cs: Option<View>,
     /// The dropped-out copy of this layer's output (training, dropout, not the top layer).
     dropped: Option<View>,
+}
+
+/// The views one forward step of one layer touches.
+struct StepViews {
+    /// The step's input pre-activations `[B, G·H]`; the activated gates after.
+    gates: View,
+    /// GRU: where h_{t-1}·W_hhᵀ + b_hh goes `[B, 3H]`.
+    hw: Option<View>,
+    h_prev: View,
+    h_next: View,
+    /// LSTM: (c_{t-1}, c_t).
+    c: Option<(View, View)>,
+}
+
+/// One forward step in one launch: the recurrent GEMM h_{t-1}·W_hhᵀ + b_hh,
+/// added into the gates (RNN, LSTM) or kept apart (GRU), then the cell.
+fn forward_step(cell: Cell, (w_hh, b_hh): (View, View), v: StepViews, batch: usize, hidden: usize) -> Op {
+    let target = v.hw.unwrap_or(v.gates);
+    let matmul = Matmul {
+        c: target,
+        a: v.h_prev,
+        b: w_hh,
+        bias: Some(b_hh),
+        m: batch,
+        n: w_hh.len / hidden,
+        k: hidden,
+        a_trans: false,
+        b_trans: true,
+        accumulate: v.hw.is_none(),
+    };
+    let (gates, h) = (v.gates, v.h_next);
+    let cell = match cell {
+        Cell::RnnTanh => CellOp::RnnForward { h, pre: gates, activation: Activation::Tanh },
+        Cell::RnnRelu => CellOp::RnnForward { h, pre: gates, activation: Activation::Relu },
+        Cell::Lstm => {
+            let (c_prev, c) = v.c.expect("LSTM layers have c");
+            CellOp::LstmForward { gates, c, h, c_prev, hidden }
+        }
+        Cell::Gru => CellOp::GruForward { gates, h, hw: target, h_prev: v.h_prev, hidden },
+    };
+    Op::Step { matmul, cell }
 }
 
 /// Builds the plan of one block of `steps` × `batch` for `config`.
@@ -151,33 +190,14 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             plan.push(F, matmul(layer.xw, below(l), w_ih, Some(b_ih), (rows, g, input), false, true, false));
         }
         for t in 0..t_len {
-            let (gates, h_prev, h_next) = (step(layer.xw, t, g), step(layer.hs, t, h), step(layer.hs, t + 1, h));
-            // The recurrent GEMM of the step, h_{t-1}·W_hhᵀ + b_hh, added into the
-            // gates (RNN, LSTM) or kept apart (GRU), and the cell, in one launch.
-            let recurrent = layer.hw.map(|hw| step(hw, t, g));
-            let target = recurrent.unwrap_or(gates);
-            let matmul = Matmul {
-                c: target,
-                a: h_prev,
-                b: w_hh,
-                bias: Some(b_hh),
-                m: b,
-                n: g,
-                k: h,
-                a_trans: false,
-                b_trans: true,
-                accumulate: recurrent.is_none(),
+            let views = StepViews {
+                gates: step(layer.xw, t, g),
+                hw: layer.hw.map(|hw| step(hw, t, g)),
+                h_prev: step(layer.hs, t, h),
+                h_next: step(layer.hs, t + 1, h),
+                c: layer.cs.map(|cs| (step(cs, t, h), step(cs, t + 1, h))),
             };
-            let cell = match cell {
-                Cell::RnnTanh => CellOp::RnnForward { h: h_next, pre: gates, activation: Activation::Tanh },
-                Cell::RnnRelu => CellOp::RnnForward { h: h_next, pre: gates, activation: Activation::Relu },
-                Cell::Lstm => {
-                    let cs = layer.cs.expect("LSTM layers have c");
-                    CellOp::LstmForward { gates, c: step(cs, t + 1, h), h: h_next, c_prev: step(cs, t, h), hidden: h }
-                }
-                Cell::Gru => CellOp::GruForward { gates, h: h_next, hw: target, h_prev, hidden: h },
-            };
-            plan.push(F, Op::Step { matmul, cell });
+            plan.push(F, forward_step(cell, (w_hh, b_hh), views, b, h));
         }
         plan.push(F, Op::Copy { dst: state_h.row(l, b * h), src: step(layer.hs, t_len, h) });
         if let (Some(cs), Some(state_c)) = (layer.cs, state_c) {
@@ -210,7 +230,6 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         hyper,
         dropout_seed,
         stats,
-        logits,
         outputs: outputs(layers - 1),
     };
     let (Mode::Train { optimizer, clip_norm }, Some(grads), Some(hyper)) = (mode, grads, hyper) else {
@@ -331,4 +350,93 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
     };
     plan.push(U, update);
     graph(plan, Some(grads), Some(hyper))
+}
+
+/// The plan of `steps` generation steps for `streams` independent streams:
+/// each step feeds every stream's current token through the layers and the
+/// head, and `sample_next` draws the next token on the device, which the
+/// next step reads, so a chunk of steps is one submit with one readback.
+pub(crate) struct Generation {
+    pub plan: Plan,
+    pub params: View,
+    /// Carried hidden state `[L, N, H]` (and c for LSTM).
+    pub state_h: View,
+    pub state_c: Option<View>,
+    /// Token ids `[steps + 1, N]`: row 0 the first input, row t+1 the token
+    /// drawn (or forced) at step t.
+    pub tokens: View,
+    /// The `sample_next` control words `[SAMPLE_CONTROL_HEADER + N]`.
+    pub control: View,
+    /// Rows 1.. of `tokens` as floats `[steps, N]`: the readout.
+    pub samples: View,
+}
+
+/// Builds the generation plan (token input and softmax head; no dropout).
+pub(crate) fn build_generation(config: &ModelConfig, layout: &ParamLayout, streams: usize, steps: usize) -> Generation {
+    let (n, h, cell) = (streams, config.hidden, config.cell);
+    let g = cell.gates() * h;
+    let (layers, classes, vocab) = (config.layers, config.classes(), config.vocab());
+    let mut plan = Plan::default();
+    let params = plan.buffer("params", layout.total(), Elem::Float);
+    let state_h = plan.buffer("state_h", layers * n * h, Elem::Float);
+    let state_c = (cell == Cell::Lstm).then(|| plan.buffer("state_c", layers * n * h, Elem::Float));
+    let tokens = plan.buffer("tokens", (steps + 1) * n, Elem::Id);
+    let control = plan.buffer("control", SAMPLE_CONTROL_HEADER + n, Elem::Id);
+    let samples = plan.buffer("samples", steps * n, Elem::Float);
+    let logits = plan.buffer("logits", n * classes, Elem::Float);
+    // One step of inputs per layer, and h (and c) ping-ponging between two rows.
+    let net: Vec<Layer> = (0..layers)
+        .map(|l| Layer {
+            xw: plan.buffer(format!("xw_l{l}"), n * g, Elem::Float),
+            hw: (cell == Cell::Gru).then(|| plan.buffer(format!("hw_l{l}"), n * g, Elem::Float)),
+            hs: plan.buffer(format!("hs_l{l}"), 2 * n * h, Elem::Float),
+            cs: (cell == Cell::Lstm).then(|| plan.buffer(format!("cs_l{l}"), 2 * n * h, Elem::Float)),
+            dropped: None,
+        })
+        .collect();
+    let param = |offset: usize, len: usize| params.sub(offset, len);
+    let row = |v: View, t: usize| v.row(t % 2, n * h);
+    use Section::Forward as F;
+    for (l, layer) in net.iter().enumerate() {
+        plan.push(F, Op::Copy { dst: row(layer.hs, 0), src: state_h.row(l, n * h) });
+        if let (Some(cs), Some(state_c)) = (layer.cs, state_c) {
+            plan.push(F, Op::Copy { dst: row(cs, 0), src: state_c.row(l, n * h) });
+        }
+    }
+    let (head_w_off, head_b_off) = layout.head();
+    for t in 0..steps {
+        for (l, layer) in net.iter().enumerate() {
+            let p = layout.layer(l);
+            let input = config.layer_input(l);
+            let (w_ih, b_ih) = (param(p.weight_ih, g * input), param(p.bias_ih, g));
+            if l == 0 {
+                let tokens = tokens.row(t, n);
+                plan.push(F, Op::EmbedForward { out: layer.xw, weight: w_ih, bias: b_ih, tokens, vocab });
+            } else {
+                let below = row(net[l - 1].hs, t + 1);
+                plan.push(F, matmul(layer.xw, below, w_ih, Some(b_ih), (n, g, input), false, true, false));
+            }
+            let views = StepViews {
+                gates: layer.xw,
+                hw: layer.hw,
+                h_prev: row(layer.hs, t),
+                h_next: row(layer.hs, t + 1),
+                c: layer.cs.map(|cs| (row(cs, t), row(cs, t + 1))),
+            };
+            let w_hh = (param(p.weight_hh, g * h), param(p.bias_hh, g));
+            plan.push(F, forward_step(cell, w_hh, views, n, h));
+        }
+        let (head_w, head_b) = (param(head_w_off, classes * h), param(head_b_off, classes));
+        let top = row(net[layers - 1].hs, t + 1);
+        plan.push(F, matmul(logits, top, head_w, Some(head_b), (n, classes, h), false, true, false));
+        let (tokens, samples) = (tokens.row(t + 1, n), samples.row(t, n));
+        plan.push(F, Op::SampleNext { tokens, samples, logits, control, step: t as u32, classes });
+    }
+    for (l, layer) in net.iter().enumerate() {
+        plan.push(F, Op::Copy { dst: state_h.row(l, n * h), src: row(layer.hs, steps) });
+        if let (Some(cs), Some(state_c)) = (layer.cs, state_c) {
+            plan.push(F, Op::Copy { dst: state_c.row(l, n * h), src: row(cs, steps) });
+        }
+    }
+    Generation { plan, params, state_h, state_c, tokens, control, samples }
 }

@@ -113,6 +113,17 @@ impl Model {
         Model::from_params(device, config, &tensors.concat())
     }
 
+    /// Another handle on the same live weights (what samplers and evaluators
+    /// read while a trainer updates them).
+    pub(crate) fn share(&self) -> Model {
+        Model {
+            device: self.device.clone(),
+            config: self.config,
+            layout: self.layout.clone(),
+            params: self.params.clone(),
+        }
+    }
+
     pub(crate) fn storage(&self) -> &Storage {
         &self.params
     }

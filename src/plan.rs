@@ -131,6 +131,9 @@ pub enum CellOp {
     },
 }
 
+/// Words of a `sample_next` control buffer before the per-row forced counts.
+pub const SAMPLE_CONTROL_HEADER: usize = 8;
+
 /// Elements per workgroup chunk of `grad_norm_partial`; both backends sum
 /// the same chunks so their partial sums are comparable.
 pub const NORM_CHUNK: usize = 4096;
@@ -174,6 +177,16 @@ pub enum Op {
     LogSoftmax { logits: View, classes: usize },
     /// `out[0] = scale · Σ losses`, summed in a fixed order.
     LossSum { out: View, losses: View, scale: f32 },
+    /// Draws the next token of each of the `rows = tokens.len` streams from
+    /// the head's `logits [rows, classes]`: the most likely when greedy, else
+    /// from softmax(logits / τ) restricted to the `top_k` most likely (all when
+    /// 0; ties ranked by lower id), with u = [`draw_uniform`](crate::cpu::kernels::draw_uniform)
+    /// (seed, counter + step, row). `control = [seed, counter, top_k, τ bits,
+    /// greedy, 0, 0, 0, forced_0 .. forced_{rows-1}]`: a row whose `step <
+    /// forced_r` keeps the token the host wrote (its prime). In place on the id
+    /// buffer `tokens [rows]`; `samples [rows]` gets the same ids as floats,
+    /// for the readout.
+    SampleNext { tokens: View, samples: View, logits: View, control: View, step: u32, classes: usize },
     /// Adds into `out`: `out[j] += Σ_r x[r, j]` for `x [rows, cols]`, rows in order.
     ColumnSum { out: View, x: View, cols: usize },
     /// `partials[w] = Σ grads[i]²` over chunk `w` of [`NORM_CHUNK`] elements.
@@ -208,12 +221,21 @@ impl Op {
             Op::SoftmaxXent { .. } => "softmax_xent",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::LossSum { .. } => "loss_sum",
+            Op::SampleNext { .. } => "sample_next",
             Op::ColumnSum { .. } => "column_sum",
             Op::GradNormPartial { .. } => "grad_norm_partial",
             Op::GradNormFinish { .. } => "grad_norm_finish",
             Op::SgdMomentum { .. } => "sgd_momentum",
             Op::Adagrad { .. } => "adagrad",
             Op::Adam { .. } => "adam",
+        }
+    }
+
+    /// The id view among the op's writes (the others are floats).
+    pub fn written_ids(&self) -> Option<View> {
+        match *self {
+            Op::SampleNext { tokens, .. } => Some(tokens),
+            _ => None,
         }
     }
 
@@ -250,6 +272,9 @@ impl Op {
             Op::SoftmaxXent { logits, losses, targets, .. } => (vec![logits, losses], vec![(targets, I)]),
             Op::LogSoftmax { logits, .. } => (vec![logits], vec![]),
             Op::LossSum { out, losses, .. } => (vec![out], vec![(losses, F)]),
+            Op::SampleNext { tokens, samples, logits, control, .. } => {
+                (vec![tokens, samples], vec![(logits, F), (control, I)])
+            }
             Op::ColumnSum { out, x, .. } => (vec![out], vec![(x, F)]),
             Op::GradNormPartial { partials, grads } => (vec![partials], vec![(grads, F)]),
             Op::GradNormFinish { stats, partials, .. } => (vec![stats], vec![(partials, F)]),
@@ -312,6 +337,11 @@ impl Op {
             Op::LossSum { out, losses, .. } => {
                 want("out", out, 1)?;
                 want("losses", losses, losses.len.max(1))
+            }
+            Op::SampleNext { tokens, samples, logits, control, classes, .. } => {
+                want("samples", samples, tokens.len)?;
+                want("logits", logits, tokens.len * classes)?;
+                want("control", control, SAMPLE_CONTROL_HEADER + tokens.len)
             }
             Op::ColumnSum { out, x, cols } => {
                 want("out", out, cols)?;
@@ -593,7 +623,7 @@ impl Plan {
                 Ok(())
             };
             for (i, w) in writes.iter().enumerate() {
-                inside(w, Elem::Float)?;
+                inside(w, if op.written_ids() == Some(*w) { Elem::Id } else { Elem::Float })?;
                 let clash = writes[i + 1..].iter().chain(reads.iter().map(|(r, _)| r)).any(|o| w.overlaps(o));
                 if clash {
                     return Err(Error::Internal(format!(

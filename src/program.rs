@@ -84,7 +84,7 @@ impl Program {
                 for (f, i) in floats.iter_mut().zip(ids.iter_mut()) {
                     match (f, i) {
                         (Some(f), _) => slots.push(Slot::Float(&mut f[..])),
-                        (None, Some(i)) => slots.push(Slot::Id(&i[..])),
+                        (None, Some(i)) => slots.push(Slot::Id(&mut i[..])),
                         _ => return Err(Error::Mismatch("a GPU buffer bound to a CPU program".into())),
                     }
                 }

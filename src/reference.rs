@@ -59,15 +59,21 @@ pub fn loss_and_gradients<F: Scalar>(
     fill(Some(graph.params), Some(params), "parameters")?;
     fill(Some(graph.state_h), h0, "initial hidden state")?;
     fill(graph.state_c, c0, "initial cell state")?;
-    let seed = [dropout_seed];
     let targets = graph.targets.map(|t| t.buf.0);
+    // Each id buffer's contents (the executor may write id buffers, so they are copies).
+    let mut ids: Vec<Vec<u32>> = (0..plan.buffers.len())
+        .map(|i| match plan.buffers[i].elem {
+            Elem::Float => Vec::new(),
+            Elem::Id if i == graph.tokens.buf.0 => block.inputs.clone(),
+            Elem::Id if Some(i) == targets => block.targets.clone(),
+            Elem::Id => vec![dropout_seed],
+        })
+        .collect();
     let mut slots: Vec<Slot<'_, F>> = Vec::with_capacity(floats.len());
-    for (i, f) in floats.iter_mut().enumerate() {
+    for (i, (f, id)) in floats.iter_mut().zip(ids.iter_mut()).enumerate() {
         slots.push(match plan.buffers[i].elem {
             Elem::Float => Slot::Float(f),
-            Elem::Id if i == graph.tokens.buf.0 => Slot::Id(&block.inputs),
-            Elem::Id if Some(i) == targets => Slot::Id(&block.targets),
-            Elem::Id => Slot::Id(&seed),
+            Elem::Id => Slot::Id(id),
         });
     }
     cpu::execute(plan, &[Section::Forward, Section::Backward], &mut slots)?;

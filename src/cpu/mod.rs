@@ -3,6 +3,7 @@
 //! f32 for training, f64 for the gradient check.
 
 pub mod kernels;
+pub mod sampling;
 
 use std::marker::PhantomData;
 
@@ -69,7 +70,7 @@ pub fn exp_f32(x: f32) -> f32 {
 /// The storage of one plan buffer handed to [`execute`].
 pub enum Slot<'a, F> {
     Float(&'a mut [F]),
-    Id(&'a [u32]),
+    Id(&'a mut [u32]),
 }
 
 /// Raw views of every buffer for the duration of one [`execute`] call. The
@@ -78,7 +79,7 @@ pub enum Slot<'a, F> {
 /// handing out one `&mut` beside several `&` of the same buffer sound.
 struct Memory<'a, F> {
     floats: Vec<(*mut F, usize)>,
-    ids: Vec<(*const u32, usize)>,
+    ids: Vec<(*mut u32, usize)>,
     _borrow: PhantomData<&'a mut F>,
 }
 
@@ -90,11 +91,11 @@ impl<'a, F: Scalar> Memory<'a, F> {
             match slot {
                 Slot::Float(s) => {
                     floats.push((s.as_mut_ptr(), s.len()));
-                    ids.push((std::ptr::null(), 0));
+                    ids.push((std::ptr::null_mut(), 0));
                 }
                 Slot::Id(s) => {
                     floats.push((std::ptr::null_mut(), 0));
-                    ids.push((s.as_ptr(), s.len()));
+                    ids.push((s.as_mut_ptr(), s.len()));
                 }
             }
         }
@@ -117,11 +118,19 @@ impl<'a, F: Scalar> Memory<'a, F> {
         unsafe { std::slice::from_raw_parts(ptr.add(v.offset), v.len) }
     }
 
-    fn ids(&self, v: View) -> &[u32] {
+    /// A read id view. SAFETY: as for `r`.
+    unsafe fn ids(&self, v: View) -> &[u32] {
         let (ptr, len) = self.ids[v.buf.0];
         assert!(!ptr.is_null() && v.offset + v.len <= len, "unvalidated view {v:?}");
-        // SAFETY: id buffers are only ever read.
         unsafe { std::slice::from_raw_parts(ptr.add(v.offset), v.len) }
+    }
+
+    /// A written id view. SAFETY: as for `w`.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn ids_mut(&self, v: View) -> &mut [u32] {
+        let (ptr, len) = self.ids[v.buf.0];
+        assert!(!ptr.is_null() && v.offset + v.len <= len, "unvalidated view {v:?}");
+        unsafe { std::slice::from_raw_parts_mut(ptr.add(v.offset), v.len) }
     }
 }
 
@@ -206,6 +215,14 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
             }
             Op::LogSoftmax { logits, classes } => k::log_softmax(mem.w(logits), classes),
             Op::LossSum { out, losses, scale } => k::loss_sum(mem.w(out), mem.r(losses), f(scale)),
+            Op::SampleNext { tokens, samples, logits, control, step, classes } => crate::cpu::sampling::sample_next(
+                mem.ids_mut(tokens),
+                mem.w(samples),
+                mem.r(logits),
+                mem.ids(control),
+                step,
+                classes,
+            ),
             Op::ColumnSum { out, x, cols } => k::column_sum(mem.w(out), mem.r(x), cols),
             Op::GradNormPartial { partials, grads } => k::grad_norm_partial(mem.w(partials), mem.r(grads)),
             Op::GradNormFinish { stats, partials, max_norm } => {

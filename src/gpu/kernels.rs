@@ -31,6 +31,7 @@ const GRU_CELL: &str =
     concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/gru_cell.wgsl"));
 const STEP: &str = concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/step.wgsl"));
 const DROPOUT: &str = include_str!("../../shaders/dropout.wgsl");
+const SAMPLE: &str = include_str!("../../shaders/sample.wgsl");
 const SOFTMAX: &str = include_str!("../../shaders/softmax.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
@@ -99,6 +100,7 @@ pub(crate) static DROPOUT_FORWARD: Kernel = Kernel { name: "dropout", source: DR
 pub(crate) static DROPOUT_BACKWARD: Kernel = Kernel { name: "dropout_backward", source: DROPOUT, storage: &[F, ID] };
 pub(crate) static SOFTMAX_XENT: Kernel = Kernel { name: "softmax_xent", source: SOFTMAX, storage: &[F, F, ID] };
 pub(crate) static LOG_SOFTMAX: Kernel = Kernel { name: "log_softmax", source: SOFTMAX, storage: &[F] };
+pub(crate) static SAMPLE_NEXT: Kernel = Kernel { name: "sample_next", source: SAMPLE, storage: &[ID, F, F, ID] };
 pub(crate) static LOSS_SUM: Kernel = Kernel { name: "loss_sum", source: REDUCE, storage: &[F, F] };
 pub(crate) static COLUMN_SUM: Kernel = Kernel { name: "column_sum", source: REDUCE, storage: &[F, F] };
 pub(crate) static GRAD_NORM_PARTIAL: Kernel = Kernel { name: "grad_norm_partial", source: REDUCE, storage: &[F, F] };
@@ -109,7 +111,7 @@ pub(crate) static ADAM: Kernel = Kernel { name: "adam", source: OPTIM, storage: 
 
 /// Every kernel (the tests walk them all).
 #[cfg(test)]
-pub(crate) static KERNELS: [&Kernel; 28] = [
+pub(crate) static KERNELS: [&Kernel; 29] = [
     &FILL,
     &COPY,
     &MATMUL_KERNEL,
@@ -131,6 +133,7 @@ pub(crate) static KERNELS: [&Kernel; 28] = [
     &DROPOUT_BACKWARD,
     &SOFTMAX_XENT,
     &LOG_SOFTMAX,
+    &SAMPLE_NEXT,
     &LOSS_SUM,
     &COLUMN_SUM,
     &GRAD_NORM_PARTIAL,
@@ -292,6 +295,19 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             let params =
                 LogSoftmaxParams { logits_off: off(logits), rows: u32_of(rows), classes: u32_of(classes), _pad: 0 };
             dispatch(&LOG_SOFTMAX, vec![logits], params, grid_per_item(rows))
+        }
+        Op::SampleNext { tokens, samples, logits, control, step, classes } => {
+            let params = SampleParams {
+                tokens_off: off(tokens),
+                samples_off: off(samples),
+                logits_off: off(logits),
+                control_off: off(control),
+                rows: u32_of(tokens.len),
+                classes: u32_of(classes),
+                step,
+                _pad: 0,
+            };
+            dispatch(&SAMPLE_NEXT, vec![tokens, samples, logits, control], params, grid_per_item(tokens.len))
         }
         Op::LossSum { out, losses, scale } => {
             let params = LossSumParams { out_off: off(out), losses_off: off(losses), len: u32_of(losses.len), scale };

@@ -350,3 +350,18 @@ pub(crate) struct StepBackwardParams {
     pub h_off: u32,
 }
 const _: () = assert!(std::mem::size_of::<StepBackwardParams>() == 64);
+
+/// WGSL `SampleParams` (sample.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct SampleParams {
+    pub tokens_off: u32,
+    pub samples_off: u32,
+    pub logits_off: u32,
+    pub control_off: u32,
+    pub rows: u32,
+    pub classes: u32,
+    pub step: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(std::mem::size_of::<SampleParams>() == 32);

@@ -6,4 +6,5 @@ mod gradcheck;
 mod kernels;
 mod learning;
 mod parity;
+mod sampling;
 mod streaming;
