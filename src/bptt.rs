@@ -15,10 +15,12 @@
 //!   pre-activations (one buffer for RNN and LSTM, where they are equal),
 //!   `dc_l [B, H]` the LSTM's ∂L/∂c carried backwards through the steps.
 
-use crate::config::{Cell, ModelConfig};
+use crate::config::{Cell, Head, Input, ModelConfig};
 use crate::optim::Optimizer;
 use crate::params::ParamLayout;
-use crate::plan::{Activation, CellOp, Elem, Matmul, NORM_CHUNK, Op, Plan, SAMPLE_CONTROL_HEADER, Section, View};
+use crate::plan::{
+    Activation, CellOp, Elem, LossKind, Matmul, NORM_CHUNK, Op, Plan, SAMPLE_CONTROL_HEADER, Section, View,
+};
 
 /// What a plan is for.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,10 +46,12 @@ pub(crate) struct Graph {
     pub state_h: View,
     /// Carried LSTM cell state `[L, B, H]`.
     pub state_c: Option<View>,
-    /// Input token ids `[T, B]`.
-    pub tokens: View,
-    /// Target class ids `[T, B]` (training and evaluation).
+    /// The block's inputs: token ids `[T, B]` or features `[T, B, I]`.
+    pub inputs: View,
+    /// Targets (training and evaluation): class ids `[T, B]` or values `[T, B, K]`.
     pub targets: Option<View>,
+    /// Each target row's loss weight `[T, B]`, written per block (training and evaluation).
+    pub weights: Option<View>,
     /// `[lr, 1-β₁ᵗ, 1-β₂ᵗ, 0]`, written per block (training only).
     pub hyper: Option<View>,
     /// The dropout seed of the block, `[1]` (training with dropout only).
@@ -81,6 +85,15 @@ struct Layer {
     cs: Option<View>,
     /// The dropped-out copy of this layer's output (training, dropout, not the top layer).
     dropped: Option<View>,
+}
+
+/// The loss a head trains with.
+pub(crate) fn loss_kind(head: Head) -> LossKind {
+    match head {
+        Head::Softmax { .. } => LossKind::SoftmaxXent,
+        Head::Sigmoid { .. } => LossKind::SigmoidBce,
+        Head::Linear { .. } => LossKind::MeanSquared,
+    }
 }
 
 /// The views one forward step of one layer touches.
@@ -129,7 +142,7 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
     let (b, t_len, h) = (batch, steps, config.hidden);
     let cell = config.cell;
     let g = cell.gates() * h;
-    let (layers, classes, vocab) = (config.layers, config.classes(), config.vocab());
+    let (layers, classes) = (config.layers, config.outputs());
     let rows = t_len * b;
     let training = matches!(mode, Mode::Train { .. });
     let dropout = (training && config.dropout > 0.0 && layers > 1).then_some(config.dropout);
@@ -147,8 +160,16 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
     let stats = plan.buffer("stats", 4, Elem::Float);
     let state_h = plan.buffer("state_h", layers * b * h, Elem::Float);
     let state_c = (cell == Cell::Lstm).then(|| plan.buffer("state_c", layers * b * h, Elem::Float));
-    let tokens = plan.buffer("tokens", rows, Elem::Id);
-    let targets = (mode != Mode::Infer).then(|| plan.buffer("targets", rows, Elem::Id));
+    let inputs = match config.input {
+        Input::Tokens { .. } => plan.buffer("tokens", rows, Elem::Id),
+        Input::Dense { features } => plan.buffer("inputs", rows * features, Elem::Float),
+    };
+    let loss = loss_kind(config.head);
+    let targets = (mode != Mode::Infer).then(|| match loss.target_elem() {
+        Elem::Id => plan.buffer("targets", rows, Elem::Id),
+        Elem::Float => plan.buffer("targets", rows * classes, Elem::Float),
+    });
+    let weights = targets.map(|_| plan.buffer("loss_weights", rows, Elem::Float));
     let dropout_seed = dropout.map(|_| plan.buffer("dropout_seed", 1, Elem::Id));
     let net: Vec<Layer> = (0..layers)
         .map(|l| Layer {
@@ -170,7 +191,10 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
     // h_1..h_T of a layer: what the head reads.
     let outputs = |l: usize| net[l].hs.rows(1, t_len, b * h);
     // What layer l reads from the layer below (after dropout, in training).
-    let below = |l: usize| net[l - 1].dropped.unwrap_or_else(|| outputs(l - 1));
+    let below = |l: usize| match l {
+        0 => inputs,
+        _ => net[l - 1].dropped.unwrap_or_else(|| outputs(l - 1)),
+    };
 
     // ---- forward: carried state in, T steps per layer, head, loss, state out.
     use Section::Forward as F;
@@ -184,10 +208,11 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             plan.push(F, Op::Copy { dst: step(cs, 0, h), src: state_c.row(l, b * h) });
         }
         // Input projection of all T·B positions at once, before the time loop.
-        if l == 0 {
-            plan.push(F, Op::EmbedForward { out: layer.xw, weight: w_ih, bias: b_ih, tokens, vocab });
-        } else {
-            plan.push(F, matmul(layer.xw, below(l), w_ih, Some(b_ih), (rows, g, input), false, true, false));
+        match (l, config.input) {
+            (0, Input::Tokens { vocab }) => {
+                plan.push(F, Op::EmbedForward { out: layer.xw, weight: w_ih, bias: b_ih, tokens: inputs, vocab })
+            }
+            _ => plan.push(F, matmul(layer.xw, below(l), w_ih, Some(b_ih), (rows, g, input), false, true, false)),
         }
         for t in 0..t_len {
             let views = StepViews {
@@ -208,12 +233,12 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         }
     }
     plan.push(F, matmul(logits, outputs(layers - 1), head_w, Some(head_b), (rows, classes, h), false, true, false));
-    let mean = 1.0 / rows as f32;
-    match (targets, losses) {
-        (Some(targets), Some(losses)) => {
+    match (targets, weights, losses) {
+        (Some(targets), Some(weights), Some(losses)) => {
             let write_grad = training;
-            plan.push(F, Op::SoftmaxXent { logits, losses, targets, classes, grad_scale: mean, write_grad });
-            plan.push(F, Op::LossSum { out: stats.sub(0, 1), losses, scale: mean });
+            plan.push(F, Op::Loss { kind: loss, logits, losses, targets, weights, width: classes, write_grad });
+            // The weights carry the mean: the sum of weighted losses is the block's loss.
+            plan.push(F, Op::LossSum { out: stats.sub(0, 1), losses, scale: 1.0 });
         }
         _ => plan.push(F, Op::LogSoftmax { logits, classes }),
     }
@@ -225,8 +250,9 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         opt_state: opt_state.clone(),
         state_h,
         state_c,
-        tokens,
+        inputs,
         targets,
+        weights,
         hyper,
         dropout_seed,
         stats,
@@ -318,13 +344,14 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         plan.push(B, matmul(grad(p.weight_hh, g * h), dhw[l], h_prevs, None, (g, h, rows), true, false, true));
         plan.push(B, Op::ColumnSum { out: grad(p.bias_hh, g), x: dhw[l], cols: g });
         plan.push(B, Op::ColumnSum { out: grad(p.bias_ih, g), x: dxw[l], cols: g });
-        if l == 0 {
-            plan.push(B, Op::EmbedBackward { dweight: grad(p.weight_ih, g * input), dout: dxw[0], tokens, vocab });
-        } else {
-            plan.push(
-                B,
-                matmul(grad(p.weight_ih, g * input), dxw[l], below(l), None, (g, input, rows), true, false, true),
-            );
+        let dw_ih = grad(p.weight_ih, g * input);
+        match (l, config.input) {
+            (0, Input::Tokens { vocab }) => {
+                plan.push(B, Op::EmbedBackward { dweight: dw_ih, dout: dxw[0], tokens: inputs, vocab })
+            }
+            _ => plan.push(B, matmul(dw_ih, dxw[l], below(l), None, (g, input, rows), true, false, true)),
+        }
+        if l > 0 {
             // ∂H_{l-1} = ∂xw·W_ih, then back through the dropout mask.
             plan.push(B, matmul(dh[l - 1], dxw[l], w_ih, None, (rows, input, g), false, false, false));
             if let (Some(p), Some(seed)) = (dropout, dropout_seed) {
@@ -375,7 +402,9 @@ pub(crate) struct Generation {
 pub(crate) fn build_generation(config: &ModelConfig, layout: &ParamLayout, streams: usize, steps: usize) -> Generation {
     let (n, h, cell) = (streams, config.hidden, config.cell);
     let g = cell.gates() * h;
-    let (layers, classes, vocab) = (config.layers, config.classes(), config.vocab());
+    let (layers, classes) = (config.layers, config.outputs());
+    // The sampler only builds this for token input and a softmax head.
+    let vocab = config.input_width();
     let mut plan = Plan::default();
     let params = plan.buffer("params", layout.total(), Elem::Float);
     let state_h = plan.buffer("state_h", layers * n * h, Elem::Float);

@@ -88,6 +88,11 @@ impl File {
         Ok(meta.metadata().clone().unwrap_or_default())
     }
 
+    /// A checkpoint error about this file.
+    pub(crate) fn error(&self, reason: String) -> Error {
+        Error::Checkpoint { path: self.path.clone(), reason }
+    }
+
     /// One metadata value, parsed; a missing or unparsable value names the key.
     pub(crate) fn meta<T: std::str::FromStr>(&self, meta: &HashMap<String, String>, key: &str) -> Result<T> {
         let raw = meta
@@ -140,8 +145,14 @@ pub(crate) fn model_metadata(config: &ModelConfig, vocab: Option<&Vocab>) -> Has
     m.insert("cell".into(), config.cell.name().into());
     m.insert("layers".into(), config.layers.to_string());
     m.insert("hidden".into(), config.hidden.to_string());
-    m.insert("vocab".into(), config.vocab().to_string());
-    m.insert("classes".into(), config.classes().to_string());
+    let input = match config.input {
+        Input::Tokens { .. } => "tokens",
+        Input::Dense { .. } => "dense",
+    };
+    m.insert("input".into(), input.into());
+    m.insert("input_width".into(), config.input_width().to_string());
+    m.insert("head".into(), config.head.name().into());
+    m.insert("outputs".into(), config.outputs().to_string());
     m.insert("dropout".into(), config.dropout.to_string());
     m.insert("config".into(), format!("{config:?}"));
     if let Some(v) = vocab {
@@ -154,12 +165,23 @@ pub(crate) fn model_metadata(config: &ModelConfig, vocab: Option<&Vocab>) -> Has
 pub(crate) fn config_from(file: &File) -> Result<(ModelConfig, Option<Vocab>)> {
     let meta = file.metadata()?;
     let cell: String = file.meta(&meta, "cell")?;
+    // Files from before dense inputs and other heads name only "vocab" and "classes".
+    let input = match meta.get("input").map(String::as_str) {
+        None => Input::Tokens { vocab: file.meta(&meta, "vocab")? },
+        Some("tokens") => Input::Tokens { vocab: file.meta(&meta, "input_width")? },
+        Some("dense") => Input::Dense { features: file.meta(&meta, "input_width")? },
+        Some(other) => return Err(file.error(format!("unknown input kind {other:?}"))),
+    };
+    let head = match meta.get("head") {
+        None => Head::Softmax { classes: file.meta(&meta, "classes")? },
+        Some(name) => Head::from_name(name, file.meta(&meta, "outputs")?)?,
+    };
     let config = ModelConfig {
         cell: Cell::from_name(&cell)?,
         layers: file.meta(&meta, "layers")?,
         hidden: file.meta(&meta, "hidden")?,
-        input: Input::Tokens { vocab: file.meta(&meta, "vocab")? },
-        head: Head::Softmax { classes: file.meta(&meta, "classes")? },
+        input,
+        head,
         dropout: file.meta(&meta, "dropout")?,
     };
     config.validate()?;
@@ -168,12 +190,10 @@ pub(crate) fn config_from(file: &File) -> Result<(ModelConfig, Option<Vocab>)> {
         None => None,
     };
     if let Some(v) = &vocab
-        && v.len() != config.vocab()
+        && Some(v.len()) != config.vocab()
     {
-        return Err(Error::Checkpoint {
-            path: file.path.clone(),
-            reason: format!("vocabulary of {} characters for a model with {} inputs", v.len(), config.vocab()),
-        });
+        let inputs = config.input_width();
+        return Err(file.error(format!("vocabulary of {} characters for a model with {inputs} token inputs", v.len())));
     }
     Ok((config, vocab))
 }

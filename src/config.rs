@@ -53,13 +53,52 @@ pub enum Input {
     /// Token ids in `0..vocab`, one-hot in the math: `W_ih · onehot(v)` is
     /// column `v` of `W_ih`, so the input projection is a gather.
     Tokens { vocab: usize },
+    /// `features` floats per step (PyTorch's `input_size`): the input
+    /// projection of all positions is one GEMM.
+    Dense { features: usize },
 }
 
-/// What sits on top of the last layer.
+/// What sits on top of the last layer: `z = V h + c`, then a loss against
+/// the block's targets (PyTorch's mean reduction in every case).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Head {
-    /// `y = softmax(V h + c)` with cross-entropy against a target class per step.
+    /// `softmax(z)` with cross-entropy against a target class
+    /// (`nn.CrossEntropyLoss`).
     Softmax { classes: usize },
+    /// `σ(z)` per output with binary cross-entropy against targets in [0, 1]
+    /// (`nn.BCEWithLogitsLoss`): one or several independent yes/no outputs.
+    Sigmoid { outputs: usize },
+    /// `z` itself with mean squared error against real targets (`nn.MSELoss`): regression.
+    Linear { outputs: usize },
+}
+
+impl Head {
+    /// Width of `z`: classes or outputs.
+    pub fn width(self) -> usize {
+        match self {
+            Head::Softmax { classes } => classes,
+            Head::Sigmoid { outputs } | Head::Linear { outputs } => outputs,
+        }
+    }
+
+    /// The name used in checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Head::Softmax { .. } => "softmax",
+            Head::Sigmoid { .. } => "sigmoid",
+            Head::Linear { .. } => "linear",
+        }
+    }
+
+    /// The head called `name` with `width` outputs (as written by [`Head::name`]).
+    pub fn from_name(name: &str, width: usize) -> Result<Head> {
+        match name {
+            "softmax" => Ok(Head::Softmax { classes: width }),
+            "sigmoid" => Ok(Head::Sigmoid { outputs: width }),
+            "linear" => Ok(Head::Linear { outputs: width }),
+            _ => Err(Error::invalid("head", name, "expected softmax, sigmoid or linear")),
+        }
+    }
 }
 
 /// The shape of a model. Plain data: build it, compare it, print it.
@@ -93,41 +132,53 @@ impl ModelConfig {
         }
     }
 
-    /// Width of layer `layer`'s input: the vocabulary for layer 0, `hidden` above it.
+    /// A model over `features` floats per step with `head` on top.
+    pub fn dense(cell: Cell, layers: usize, hidden: usize, features: usize, head: Head) -> Self {
+        ModelConfig { cell, layers, hidden, input: Input::Dense { features }, head, dropout: 0.0 }
+    }
+
+    /// Width of layer `layer`'s input: the vocabulary or features for layer 0, `hidden` above it.
     pub fn layer_input(&self, layer: usize) -> usize {
-        match (layer, self.input) {
-            (0, Input::Tokens { vocab }) => vocab,
+        match layer {
+            0 => self.input_width(),
             _ => self.hidden,
         }
     }
 
-    /// Number of output classes of the head.
-    pub fn classes(&self) -> usize {
-        match self.head {
-            Head::Softmax { classes } => classes,
+    /// Width of the first layer's input: the vocabulary or the features.
+    pub fn input_width(&self) -> usize {
+        match self.input {
+            Input::Tokens { vocab } => vocab,
+            Input::Dense { features } => features,
         }
     }
 
-    /// Vocabulary size of a token input.
-    pub fn vocab(&self) -> usize {
+    /// Vocabulary size of a token input (`None` for dense input).
+    pub fn vocab(&self) -> Option<usize> {
         match self.input {
-            Input::Tokens { vocab } => vocab,
+            Input::Tokens { vocab } => Some(vocab),
+            Input::Dense { .. } => None,
         }
+    }
+
+    /// Width of the head's output: classes or outputs.
+    pub fn outputs(&self) -> usize {
+        self.head.width()
     }
 
     /// Checks every field; the error names the field and the bad value.
     pub fn validate(&self) -> Result<()> {
         positive("layers", self.layers)?;
         positive("hidden", self.hidden)?;
-        positive("vocab", self.vocab())?;
-        positive("classes", self.classes())?;
+        positive("input width (vocab or features)", self.input_width())?;
+        positive("head outputs", self.outputs())?;
         if !(self.dropout.is_finite() && (0.0..1.0).contains(&self.dropout)) {
             return Err(Error::invalid("dropout", self.dropout, "must be in [0, 1)"));
         }
         // A GEMM's columns span at most 65535 workgroups of 64 on the GPU.
-        let widest = (self.hidden * self.cell.gates()).max(self.vocab()).max(self.classes());
+        let widest = (self.hidden * self.cell.gates()).max(self.input_width()).max(self.outputs());
         if widest > (1 << 21) {
-            return Err(Error::invalid("model width (gate rows, vocabulary or classes)", widest, "at most 2^21"));
+            return Err(Error::invalid("model width (gate rows, input or outputs)", widest, "at most 2^21"));
         }
         Ok(())
     }

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::config::positive;
-use crate::error::{Error, Result};
+use crate::config::{Head, Input, ModelConfig, positive};
+use crate::error::{Error, Result, check_finite};
 
 /// The characters of a text, in a stable order (sorted by code point), each
 /// with its id.
@@ -73,31 +73,81 @@ impl Vocab {
     }
 }
 
-/// One truncated-BPTT block: `inputs[t * batch + b]` is the token stream `b`
-/// reads at step `t`, `targets` the class it should predict (time-major `[T, B]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a block feeds the first layer, time-major.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inputs {
+    /// `[T, B]` token ids.
+    Tokens(Vec<u32>),
+    /// `[T, B, features]` floats.
+    Dense(Vec<f32>),
+}
+
+/// What the head's loss compares with, one row per step and stream (`[T, B]`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Targets {
+    /// A class id per row (softmax head).
+    Classes(Vec<u32>),
+    /// `outputs` values per row: in [0, 1] for a sigmoid head, any finite
+    /// value for a linear head.
+    Values(Vec<f32>),
+}
+
+/// One truncated-BPTT block of `steps` × `batch`: what stream `b` reads at
+/// step `t` and what the head should produce there (time-major).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Block {
     pub steps: usize,
     pub batch: usize,
-    pub inputs: Vec<u32>,
-    pub targets: Vec<u32>,
+    pub inputs: Inputs,
+    pub targets: Targets,
+}
+
+/// A block as the contents of a plan's per-block buffers.
+pub(crate) struct Feed {
+    pub inputs: Values,
+    pub targets: Values,
+    /// Each target row's loss weight (PyTorch's mean: 1 / the count of terms).
+    pub weights: Vec<f32>,
+}
+
+/// The contents of one buffer.
+pub(crate) enum Values {
+    Ids(Vec<u32>),
+    Floats(Vec<f32>),
 }
 
 impl Block {
-    /// A block, checked for shape (not yet for the vocabulary: the trainer does that).
+    /// A block of token ids and target classes (a character model's block).
     pub fn new(steps: usize, batch: usize, inputs: Vec<u32>, targets: Vec<u32>) -> Result<Block> {
+        Block::with(steps, batch, Inputs::Tokens(inputs), Targets::Classes(targets))
+    }
+
+    /// A block of any inputs and targets, checked for shape: each holds a
+    /// whole number of values per step and stream (the model checks the rest).
+    pub fn with(steps: usize, batch: usize, inputs: Inputs, targets: Targets) -> Result<Block> {
         positive("block steps", steps)?;
         positive("block batch", batch)?;
-        for (what, v) in [("block inputs", &inputs), ("block targets", &targets)] {
-            if v.len() != steps * batch {
-                return Err(Error::shape(what, format!("{steps} x {batch} = {} ids", steps * batch), v.len()));
+        let rows = steps * batch;
+        let whole = |what: &str, len: usize| {
+            if len == 0 || !len.is_multiple_of(rows) {
+                return Err(Error::shape(what, format!("a positive multiple of {steps} x {batch} = {rows}"), len));
             }
+            Ok(())
+        };
+        match &inputs {
+            Inputs::Tokens(ids) => whole("block inputs (token ids)", ids.len())?,
+            Inputs::Dense(x) => whole("block inputs (features)", x.len())?,
+        }
+        match &targets {
+            Targets::Classes(ids) => whole("block targets (class ids)", ids.len())?,
+            Targets::Values(y) => whole("block targets (values)", y.len())?,
         }
         Ok(Block { steps, batch, inputs, targets })
     }
 
-    /// Checks the block against the shape and vocabulary a trainer expects.
-    pub(crate) fn check(&self, steps: usize, batch: usize, vocab: usize, classes: usize) -> Result<()> {
+    /// Checks the block against the shape a trainer expects and the model's
+    /// input and head, and returns what the plan's buffers get.
+    pub(crate) fn feed(&self, steps: usize, batch: usize, config: &ModelConfig) -> Result<Feed> {
         if (self.steps, self.batch) != (steps, batch) {
             return Err(Error::shape(
                 "block [steps, batch]",
@@ -105,14 +155,65 @@ impl Block {
                 format!("[{}, {}]", self.steps, self.batch),
             ));
         }
-        for (what, v) in [("block inputs", &self.inputs), ("block targets", &self.targets)] {
-            if v.len() != steps * batch {
-                return Err(Error::shape(what, steps * batch, v.len()));
+        let rows = steps * batch;
+        let inputs = match (&self.inputs, config.input) {
+            (Inputs::Tokens(ids), Input::Tokens { vocab }) => {
+                expect_len("block inputs (token ids)", ids.len(), rows)?;
+                check_ids(ids, vocab)?;
+                Values::Ids(ids.clone())
             }
-        }
-        check_ids(&self.inputs, vocab)?;
-        check_ids(&self.targets, classes)
+            (Inputs::Dense(x), Input::Dense { features }) => {
+                expect_len("block inputs (features)", x.len(), rows * features)?;
+                check_finite("block inputs", x)?;
+                Values::Floats(x.clone())
+            }
+            (given, wanted) => {
+                let given = match given {
+                    Inputs::Tokens(_) => "token ids",
+                    Inputs::Dense(_) => "features",
+                };
+                return Err(Error::Mismatch(format!("block inputs are {given} for a model with {wanted:?}")));
+            }
+        };
+        let width = config.outputs();
+        let targets = match (&self.targets, config.head) {
+            (Targets::Classes(ids), Head::Softmax { classes }) => {
+                expect_len("block targets (class ids)", ids.len(), rows)?;
+                check_ids(ids, classes)?;
+                Values::Ids(ids.clone())
+            }
+            (Targets::Values(y), Head::Sigmoid { .. } | Head::Linear { .. }) => {
+                expect_len("block targets (values)", y.len(), rows * width)?;
+                check_finite("block targets", y)?;
+                if matches!(config.head, Head::Sigmoid { .. })
+                    && let Some(bad) = y.iter().find(|v| !(0.0..=1.0).contains(*v))
+                {
+                    return Err(Error::invalid("sigmoid target", bad, "must be in [0, 1]"));
+                }
+                Values::Floats(y.clone())
+            }
+            (given, wanted) => {
+                let given = match given {
+                    Targets::Classes(_) => "class ids",
+                    Targets::Values(_) => "values",
+                };
+                return Err(Error::Mismatch(format!("block targets are {given} for a model with {wanted:?}")));
+            }
+        };
+        // PyTorch's mean: over rows for cross-entropy, over every output for BCE and MSE.
+        let terms = match config.head {
+            Head::Softmax { .. } => rows,
+            Head::Sigmoid { .. } | Head::Linear { .. } => rows * width,
+        };
+        Ok(Feed { inputs, targets, weights: vec![1.0 / terms as f32; rows] })
     }
+}
+
+fn expect_len(what: &str, got: usize, want: usize) -> Result<()> {
+    if got != want {
+        return Err(Error::shape(what, want, got));
+    }
+    Ok(())
 }
 
 /// Every id below `vocab`, or an error naming the first that is not.
@@ -183,7 +284,7 @@ impl<'a> Streams<'a> {
                 targets.push(self.tokens[at + 1]);
             }
         }
-        Block { steps: t, batch: b, inputs, targets }
+        Block { steps: t, batch: b, inputs: Inputs::Tokens(inputs), targets: Targets::Classes(targets) }
     }
 
     /// Blocks `0..len()` in order.

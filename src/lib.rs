@@ -46,7 +46,7 @@ mod sample;
 mod train;
 
 pub use config::{Cell, Head, Input, ModelConfig, TrainConfig};
-pub use data::{Block, Streams, Vocab, split};
+pub use data::{Block, Inputs, Streams, Targets, Vocab, split};
 pub use device::Device;
 pub use error::{Error, Result};
 pub use model::Model;

@@ -70,8 +70,8 @@ impl ParamLayout {
             push(format!("bias_ih_l{k}"), vec![gates]);
             push(format!("bias_hh_l{k}"), vec![gates]);
         }
-        push("head.weight".into(), vec![config.classes(), config.hidden]);
-        push("head.bias".into(), vec![config.classes()]);
+        push("head.weight".into(), vec![config.outputs(), config.hidden]);
+        push("head.bias".into(), vec![config.outputs()]);
         ParamLayout { tensors, total }
     }
 

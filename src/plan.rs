@@ -131,6 +131,35 @@ pub enum CellOp {
     },
 }
 
+/// Which loss a head computes (see `Op::Loss` and shaders/loss.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    /// Softmax + cross-entropy against a class id.
+    SoftmaxXent,
+    /// Sigmoid + binary cross-entropy per output, on the logits.
+    SigmoidBce,
+    /// Squared error per output (the mean comes from the weights).
+    MeanSquared,
+}
+
+impl LossKind {
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            LossKind::SoftmaxXent => "softmax_xent",
+            LossKind::SigmoidBce => "sigmoid_bce",
+            LossKind::MeanSquared => "mean_squared",
+        }
+    }
+
+    /// Class ids for softmax, float values otherwise.
+    pub fn target_elem(self) -> Elem {
+        match self {
+            LossKind::SoftmaxXent => Elem::Id,
+            LossKind::SigmoidBce | LossKind::MeanSquared => Elem::Float,
+        }
+    }
+}
+
 /// Words of a `sample_next` control buffer before the per-row forced counts.
 pub const SAMPLE_CONTROL_HEADER: usize = 8;
 
@@ -169,10 +198,11 @@ pub enum Op {
     Dropout { out: View, x: View, seed: View, salt: u32, p: f32 },
     /// In place: `dx ⊙= keep / (1 - p)`, the mask recomputed from the seed.
     DropoutBackward { dx: View, seed: View, salt: u32, p: f32 },
-    /// Fused softmax + cross-entropy per row of `logits [rows, classes]`:
-    /// `losses[r] = logsumexp(z_r) - z_r[targets[r]]`, and when `write_grad`,
-    /// `logits[r] = grad_scale · (softmax(z_r) - onehot(targets[r]))` in place.
-    SoftmaxXent { logits: View, losses: View, targets: View, classes: usize, grad_scale: f32, write_grad: bool },
+    /// A head's loss per row of `logits [rows, width]` against `targets`
+    /// (class ids `[rows]` for softmax, values `[rows, width]` otherwise),
+    /// each row scaled by `weights[r]`: `losses[r] = w_r · loss(z_r, y_r)`,
+    /// and when `write_grad` the logits become `w_r · ∂loss/∂z_r` in place.
+    Loss { kind: LossKind, logits: View, losses: View, targets: View, weights: View, width: usize, write_grad: bool },
     /// In place: `logits[r] = z_r - logsumexp(z_r)` (log-probabilities for sampling).
     LogSoftmax { logits: View, classes: usize },
     /// `out[0] = scale · Σ losses`, summed in a fixed order.
@@ -218,7 +248,7 @@ impl Op {
             Op::Step { cell, .. } => cell.step_kernel_name(),
             Op::Dropout { .. } => "dropout",
             Op::DropoutBackward { .. } => "dropout_backward",
-            Op::SoftmaxXent { .. } => "softmax_xent",
+            Op::Loss { kind, .. } => kind.kernel_name(),
             Op::LogSoftmax { .. } => "log_softmax",
             Op::LossSum { .. } => "loss_sum",
             Op::SampleNext { .. } => "sample_next",
@@ -269,7 +299,9 @@ impl Op {
             }
             Op::Dropout { out, x, seed, .. } => (vec![out], vec![(x, F), (seed, I)]),
             Op::DropoutBackward { dx, seed, .. } => (vec![dx], vec![(seed, I)]),
-            Op::SoftmaxXent { logits, losses, targets, .. } => (vec![logits, losses], vec![(targets, I)]),
+            Op::Loss { kind, logits, losses, targets, weights, .. } => {
+                (vec![logits, losses], vec![(targets, kind.target_elem()), (weights, F)])
+            }
             Op::LogSoftmax { logits, .. } => (vec![logits], vec![]),
             Op::LossSum { out, losses, .. } => (vec![out], vec![(losses, F)]),
             Op::SampleNext { tokens, samples, logits, control, .. } => {
@@ -329,9 +361,13 @@ impl Op {
                 want("seed", seed, 1)?;
                 want("dx", dx, dx.len.max(1))
             }
-            Op::SoftmaxXent { logits, losses, targets, classes, .. } => {
-                want("losses", losses, targets.len)?;
-                want("logits", logits, targets.len * classes)
+            Op::Loss { kind, logits, losses, targets, weights, width, .. } => {
+                want_multiple(name, "logits", logits, width)?;
+                let rows = logits.len / width;
+                want("losses", losses, rows)?;
+                want("weights", weights, rows)?;
+                let per_row = if kind.target_elem() == Elem::Id { 1 } else { width };
+                want("targets", targets, rows * per_row)
             }
             Op::LogSoftmax { logits, classes } => divides("logits", logits, classes),
             Op::LossSum { out, losses, .. } => {

@@ -5,7 +5,7 @@
 use crate::bptt::{self, Mode};
 use crate::config::ModelConfig;
 use crate::cpu::{self, Scalar, Slot};
-use crate::data::Block;
+use crate::data::{Block, Values};
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
 use crate::params::ParamLayout;
@@ -40,7 +40,7 @@ pub fn loss_and_gradients<F: Scalar>(
     if params.len() != layout.total() {
         return Err(Error::shape("parameter count", layout.total(), params.len()));
     }
-    block.check(block.steps, block.batch, config.vocab(), config.classes())?;
+    let feed = block.feed(block.steps, block.batch, config)?;
     let mode = Mode::Train { optimizer: Optimizer::sgd(0.0, 0.0), clip_norm: None };
     let graph = bptt::build(config, &layout, block.batch, block.steps, mode);
     let plan = &graph.plan;
@@ -59,16 +59,21 @@ pub fn loss_and_gradients<F: Scalar>(
     fill(Some(graph.params), Some(params), "parameters")?;
     fill(Some(graph.state_h), h0, "initial hidden state")?;
     fill(graph.state_c, c0, "initial cell state")?;
-    let targets = graph.targets.map(|t| t.buf.0);
-    // Each id buffer's contents (the executor may write id buffers, so they are copies).
-    let mut ids: Vec<Vec<u32>> = (0..plan.buffers.len())
-        .map(|i| match plan.buffers[i].elem {
-            Elem::Float => Vec::new(),
-            Elem::Id if i == graph.tokens.buf.0 => block.inputs.clone(),
-            Elem::Id if Some(i) == targets => block.targets.clone(),
-            Elem::Id => vec![dropout_seed],
-        })
-        .collect();
+    // The block's buffers; id buffers are copies (the executor may write id buffers).
+    let mut ids: Vec<Vec<u32>> = vec![Vec::new(); plan.buffers.len()];
+    let weights = Values::Floats(feed.weights.clone());
+    let fed =
+        [Some(graph.inputs), graph.targets, graph.weights].into_iter().zip([&feed.inputs, &feed.targets, &weights]);
+    for (view, values) in fed {
+        let Some(view) = view else { continue };
+        match values {
+            Values::Ids(v) => ids[view.buf.0] = v.clone(),
+            Values::Floats(v) => floats[view.buf.0] = v.iter().map(|&x| F::from_f32(x)).collect(),
+        }
+    }
+    if let Some(seed) = graph.dropout_seed {
+        ids[seed.buf.0] = vec![dropout_seed];
+    }
     let mut slots: Vec<Slot<'_, F>> = Vec::with_capacity(floats.len());
     for (i, (f, id)) in floats.iter_mut().zip(ids.iter_mut()).enumerate() {
         slots.push(match plan.buffers[i].elem {

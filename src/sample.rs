@@ -7,6 +7,7 @@
 //! trip of its own. Several streams generate side by side (batch).
 
 use crate::bptt::{self, Generation};
+use crate::config::Head;
 use crate::data::Vocab;
 use crate::device::Storage;
 use crate::error::{Error, Result};
@@ -63,12 +64,12 @@ impl Sampler {
     pub fn with_streams(model: &Model, vocab: &Vocab, streams: usize) -> Result<Sampler> {
         crate::config::positive("streams", streams)?;
         let c = model.config();
-        if vocab.len() != c.vocab() || vocab.len() != c.classes() {
+        if !matches!(c.head, Head::Softmax { .. }) || c.vocab() != Some(vocab.len()) || vocab.len() != c.outputs() {
             return Err(Error::Mismatch(format!(
-                "vocabulary of {} characters for a model with {} inputs and {} classes",
+                "a sampler needs token input and a softmax head over one vocabulary: {} characters for {:?} and {:?}",
                 vocab.len(),
-                c.vocab(),
-                c.classes()
+                c.input,
+                c.head
             )));
         }
         let state_len = c.layers * streams * c.hidden;

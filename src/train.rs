@@ -6,9 +6,9 @@ use std::path::Path;
 
 use crate::bptt::{self, Graph, Mode};
 use crate::checkpoint;
-use crate::config::TrainConfig;
+use crate::config::{ModelConfig, TrainConfig};
 use crate::cpu::kernels::lowbias32;
-use crate::data::Block;
+use crate::data::{Block, Feed, Values};
 use crate::error::{Error, Result, check_finite};
 use crate::model::Model;
 use crate::plan::{Section, View};
@@ -17,7 +17,7 @@ use crate::program::Program;
 /// What one block reported (read only when asked).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepStats {
-    /// Mean cross-entropy over the block's T·B positions.
+    /// The head's loss over the block (PyTorch's mean reduction).
     pub loss: f32,
     /// Global gradient norm before clipping, for a training step (`None`
     /// after [`Trainer::compute_gradients`], which computes no norm).
@@ -79,10 +79,8 @@ impl Trainer {
     }
 
     fn upload(&mut self, block: &Block) -> Result<()> {
-        let c = self.model.config();
-        block.check(self.config.bptt, self.config.batch, c.vocab(), c.classes())?;
-        self.program.write_ids(self.graph.tokens, &block.inputs)?;
-        self.program.write_ids(self.graph.targets.expect("training plan"), &block.targets)?;
+        let feed = block.feed(self.config.bptt, self.config.batch, self.model.config())?;
+        write_feed(&self.program, &self.graph, &feed)?;
         if let Some(seed) = self.graph.dropout_seed {
             self.program.write_ids(seed, &[mask_seed(self.config.seed, self.blocks)])?;
         }
@@ -274,10 +272,9 @@ impl Trainer {
 pub struct Evaluator {
     graph: Graph,
     program: Program,
+    config: ModelConfig,
     batch: usize,
     steps: usize,
-    vocab: usize,
-    classes: usize,
 }
 
 impl Evaluator {
@@ -288,8 +285,7 @@ impl Evaluator {
         let graph = bptt::build(model.config(), model.layout(), batch, steps, Mode::Eval);
         let bound = vec![(graph.params.buf, model.storage().clone())];
         let program = Program::new(model.device(), graph.plan.clone(), bound, graph.stats)?;
-        let (vocab, classes) = (model.config().vocab(), model.config().classes());
-        Ok(Evaluator { graph, program, batch, steps, vocab, classes })
+        Ok(Evaluator { graph, program, config: *model.config(), batch, steps })
     }
 
     /// Mean loss over `blocks`, starting from a zero state carried across them.
@@ -297,9 +293,8 @@ impl Evaluator {
         zero_state(&self.program, &self.graph)?;
         let (mut total, mut count) = (0.0f64, 0usize);
         for block in blocks {
-            block.check(self.steps, self.batch, self.vocab, self.classes)?;
-            self.program.write_ids(self.graph.tokens, &block.inputs)?;
-            self.program.write_ids(self.graph.targets.expect("eval plan"), &block.targets)?;
+            let feed = block.feed(self.steps, self.batch, &self.config)?;
+            write_feed(&self.program, &self.graph, &feed)?;
             self.program.run(&[Section::Forward])?;
             total += self.program.readout()?[0] as f64;
             count += 1;
@@ -309,6 +304,20 @@ impl Evaluator {
         }
         Ok((total / count as f64) as f32)
     }
+}
+
+/// Writes a block's inputs, targets and loss weights into a program's buffers.
+fn write_feed(program: &Program, graph: &Graph, feed: &Feed) -> Result<()> {
+    let views = [Some(graph.inputs), graph.targets, graph.weights];
+    let values = [&feed.inputs, &feed.targets, &Values::Floats(feed.weights.clone())];
+    for (view, values) in views.into_iter().zip(values) {
+        let view = view.ok_or_else(|| Error::Internal("a plan without loss buffers fed a block".into()))?;
+        match values {
+            Values::Ids(ids) => program.write_ids(view, ids)?,
+            Values::Floats(x) => program.write(view, x)?,
+        }
+    }
+    Ok(())
 }
 
 /// Zeroes the carried state of a program (h, and c for LSTM).

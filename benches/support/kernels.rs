@@ -174,6 +174,74 @@ fn cells(batch: usize, hidden: usize) -> Vec<Case> {
     out
 }
 
+/// The fused LSTM step kernels (recurrent GEMM + cell, `Op::Step`) at
+/// `batch` × `hidden`, laid out as a block lays them out; FLOPs are the
+/// GEMM's 2·B·4H·H (the cell's few per element are not counted).
+fn lstm_steps(tag: &str, batch: usize, hidden: usize) -> Vec<Case> {
+    let (n, g) = (batch * hidden, 4 * hidden);
+    let flops = Work::Flops(2.0 * (batch * g * hidden) as f64);
+    let shape = format!("{tag} B = {batch}, H = {hidden}");
+    let mut b = Buffers::default();
+    let params = b.view("params", g * hidden + g);
+    let (w, bias) = (params.sub(0, g * hidden), params.sub(g * hidden, g));
+    let hs = b.view("hs", 2 * n);
+    let xw = b.view("xw", batch * g);
+    let cs = b.view("cs", 2 * n);
+    let (h_prev, h) = (hs.sub(0, n), hs.sub(n, n));
+    let matmul = Matmul {
+        c: xw,
+        a: h_prev,
+        b: w,
+        bias: Some(bias),
+        m: batch,
+        n: g,
+        k: hidden,
+        a_trans: false,
+        b_trans: true,
+        accumulate: true,
+    };
+    let cell = CellOp::LstmForward { gates: xw, c: cs.sub(n, n), h, c_prev: cs.sub(0, n), hidden };
+    let forward = Case {
+        kernel: "lstm_step_forward",
+        shape: shape.clone(),
+        work: flops,
+        buffers: b.0,
+        op: Op::Step { matmul, cell },
+    };
+
+    let mut b = Buffers::default();
+    let params = b.view("params", g * hidden);
+    let dpre = b.view("dpre", 2 * batch * g);
+    let dh = b.view("dh", n);
+    let dc = b.view("dc", n);
+    let gates = b.view("gates", batch * g);
+    let cs = b.view("cs", 2 * n);
+    let matmul = Matmul {
+        c: dh,
+        a: dpre.sub(batch * g, batch * g),
+        b: params,
+        bias: None,
+        m: batch,
+        n: hidden,
+        k: g,
+        a_trans: false,
+        b_trans: false,
+        accumulate: true,
+    };
+    let cell = CellOp::LstmBackward {
+        dgates: dpre.sub(0, batch * g),
+        dc,
+        dh,
+        gates,
+        c: cs.sub(n, n),
+        c_prev: cs.sub(0, n),
+        hidden,
+    };
+    let backward =
+        Case { kernel: "lstm_step_backward", shape, work: flops, buffers: b.0, op: Op::Step { matmul, cell } };
+    vec![forward, backward]
+}
+
 /// Every kernel case: the GEMMs of configs (b) lstm L=1 H=128 B=32 T=64 and
 /// (e) lstm L=2 H=512 B=64 T=64 (vocab 65), a square 1024³ GEMM, and the
 /// fused cells at B = 64, H = 512.
@@ -181,6 +249,8 @@ pub fn cases(classes: usize) -> Vec<Case> {
     let mut out = block_gemms("(b)", 4, 128, 32, 64, classes);
     out.extend(block_gemms("(e)", 4, 512, 64, 64, classes));
     out.push(matmul("square", (1024, 1024, 1024), false, false, false, false));
+    out.extend(lstm_steps("(b)", 32, 128));
+    out.extend(lstm_steps("(e)", 64, 512));
     out.extend(cells(64, 512));
     out
 }

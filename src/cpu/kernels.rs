@@ -297,43 +297,6 @@ pub fn dropout_backward<F: Scalar>(dx: &mut [F], seed: &[u32], salt: u32, p: f32
     }
 }
 
-/// `(max, logsumexp)` of one row, max subtracted first so exp never overflows.
-fn logsumexp<F: Scalar>(z: &[F]) -> F {
-    let max = z.iter().copied().fold(F::neg_infinity(), F::max);
-    let sum = z.iter().fold(F::zero(), |s, &x| s + (x - max).exp_act());
-    max + sum.ln()
-}
-
-/// Per row of `logits [rows, classes]`: `losses[r] = logsumexp(z) - z[target]`;
-/// when `write_grad`, `logits[r] = grad_scale · (softmax(z) - onehot(target))` in place.
-pub fn softmax_xent<F: Scalar>(
-    logits: &mut [F],
-    losses: &mut [F],
-    targets: &[u32],
-    classes: usize,
-    grad_scale: F,
-    write_grad: bool,
-) {
-    for ((z, loss), &t) in logits.chunks_exact_mut(classes).zip(losses.iter_mut()).zip(targets) {
-        let lse = logsumexp(z);
-        *loss = lse - z[t as usize];
-        if write_grad {
-            for x in z.iter_mut() {
-                *x = grad_scale * (*x - lse).exp_act();
-            }
-            z[t as usize] -= grad_scale;
-        }
-    }
-}
-
-/// In place: `logits[r] = z - logsumexp(z)`.
-pub fn log_softmax<F: Scalar>(logits: &mut [F], classes: usize) {
-    for z in logits.chunks_exact_mut(classes) {
-        let lse = logsumexp(z);
-        z.iter_mut().for_each(|x| *x -= lse);
-    }
-}
-
 /// `out[0] = scale · Σ losses`, in index order.
 pub fn loss_sum<F: Scalar>(out: &mut [F], losses: &[F], scale: F) {
     out[0] = scale * losses.iter().fold(F::zero(), |s, &x| s + x);

@@ -3,12 +3,13 @@
 //! f32 for training, f64 for the gradient check.
 
 pub mod kernels;
+pub mod losses;
 pub mod sampling;
 
 use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
-use crate::plan::{CellOp, Op, Plan, Section, View};
+use crate::plan::{CellOp, Elem, Op, Plan, Section, View};
 
 /// The float types the CPU backend runs in (f32 and f64).
 pub trait Scalar: num_traits::Float + num_traits::NumAssign + Send + Sync + std::fmt::Debug + 'static {
@@ -210,10 +211,14 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
             }
             Op::Dropout { out, x, seed, salt, p } => k::dropout(mem.w(out), mem.r(x), mem.ids(seed), salt, p),
             Op::DropoutBackward { dx, seed, salt, p } => k::dropout_backward(mem.w(dx), mem.ids(seed), salt, p),
-            Op::SoftmaxXent { logits, losses, targets, classes, grad_scale, write_grad } => {
-                k::softmax_xent(mem.w(logits), mem.w(losses), mem.ids(targets), classes, f(grad_scale), write_grad)
+            Op::Loss { kind, logits, losses, targets, weights, width, write_grad } => {
+                let targets = match kind.target_elem() {
+                    Elem::Id => losses::LossTargets::Classes(mem.ids(targets)),
+                    Elem::Float => losses::LossTargets::Values(mem.r(targets)),
+                };
+                losses::loss(kind, mem.w(logits), mem.w(losses), targets, mem.r(weights), width, write_grad)
             }
-            Op::LogSoftmax { logits, classes } => k::log_softmax(mem.w(logits), classes),
+            Op::LogSoftmax { logits, classes } => losses::log_softmax(mem.w(logits), classes),
             Op::LossSum { out, losses, scale } => k::loss_sum(mem.w(out), mem.r(losses), f(scale)),
             Op::SampleNext { tokens, samples, logits, control, step, classes } => crate::cpu::sampling::sample_next(
                 mem.ids_mut(tokens),

@@ -197,14 +197,9 @@ fn example_ops() -> Vec<Op> {
         }),
         Op::Dropout { out: view(0, 300), x: view(1, 300), seed: view(2, 1), salt: 7, p: 0.25 },
         Op::DropoutBackward { dx: view(0, 300), seed: view(1, 1), salt: 7, p: 0.25 },
-        Op::SoftmaxXent {
-            logits: view(0, 3 * 7),
-            losses: view(1, 3),
-            targets: view(2, 3),
-            classes: 7,
-            grad_scale: 0.25,
-            write_grad: true,
-        },
+        loss(LossKind::SoftmaxXent, 1),
+        loss(LossKind::SigmoidBce, 7),
+        loss(LossKind::MeanSquared, 7),
         Op::LogSoftmax { logits: view(0, 3 * 7), classes: 7 },
         Op::SampleNext {
             tokens: view(0, 3),
@@ -247,6 +242,12 @@ fn example_ops() -> Vec<Op> {
             eps: 1e-8,
         },
     ]
+}
+
+/// A loss over 3 rows of 7 logits; `per_row` targets each.
+fn loss(kind: LossKind, per_row: usize) -> Op {
+    let (logits, losses, targets, weights) = (view(0, 21), view(1, 3), view(2, 3 * per_row), view(3, 3));
+    Op::Loss { kind, logits, losses, targets, weights, width: 7, write_grad: true }
 }
 
 /// Row `i` of `len` elements of buffer `buf` (after an awkward offset), so a

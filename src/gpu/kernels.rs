@@ -14,7 +14,7 @@ use bytemuck::Pod;
 use crate::cpu::kernels::dropout_scale;
 use crate::gpu::uniforms::*;
 
-use crate::plan::{Activation, CellOp, Elem, Matmul, NORM_CHUNK, Op, View};
+use crate::plan::{Activation, CellOp, Elem, LossKind, Matmul, NORM_CHUNK, Op, View};
 
 /// The prelude prepended to every kernel source.
 pub(crate) const PRELUDE: &str = include_str!("../../shaders/common.wgsl");
@@ -32,7 +32,7 @@ const GRU_CELL: &str =
 const STEP: &str = concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/step.wgsl"));
 const DROPOUT: &str = include_str!("../../shaders/dropout.wgsl");
 const SAMPLE: &str = include_str!("../../shaders/sample.wgsl");
-const SOFTMAX: &str = include_str!("../../shaders/softmax.wgsl");
+const LOSS: &str = include_str!("../../shaders/loss.wgsl");
 const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
 
@@ -98,8 +98,10 @@ pub(crate) static GRU_STEP_BACKWARD: Kernel =
     Kernel { name: "gru_step_backward", source: STEP, storage: &[F, F, F, F, F, F, F] };
 pub(crate) static DROPOUT_FORWARD: Kernel = Kernel { name: "dropout", source: DROPOUT, storage: &[F, F, ID] };
 pub(crate) static DROPOUT_BACKWARD: Kernel = Kernel { name: "dropout_backward", source: DROPOUT, storage: &[F, ID] };
-pub(crate) static SOFTMAX_XENT: Kernel = Kernel { name: "softmax_xent", source: SOFTMAX, storage: &[F, F, ID] };
-pub(crate) static LOG_SOFTMAX: Kernel = Kernel { name: "log_softmax", source: SOFTMAX, storage: &[F] };
+pub(crate) static SOFTMAX_XENT: Kernel = Kernel { name: "softmax_xent", source: LOSS, storage: &[F, F, ID, F] };
+pub(crate) static SIGMOID_BCE: Kernel = Kernel { name: "sigmoid_bce", source: LOSS, storage: &[F, F, F, F] };
+pub(crate) static MEAN_SQUARED: Kernel = Kernel { name: "mean_squared", source: LOSS, storage: &[F, F, F, F] };
+pub(crate) static LOG_SOFTMAX: Kernel = Kernel { name: "log_softmax", source: LOSS, storage: &[F] };
 pub(crate) static SAMPLE_NEXT: Kernel = Kernel { name: "sample_next", source: SAMPLE, storage: &[ID, F, F, ID] };
 pub(crate) static LOSS_SUM: Kernel = Kernel { name: "loss_sum", source: REDUCE, storage: &[F, F] };
 pub(crate) static COLUMN_SUM: Kernel = Kernel { name: "column_sum", source: REDUCE, storage: &[F, F] };
@@ -111,7 +113,7 @@ pub(crate) static ADAM: Kernel = Kernel { name: "adam", source: OPTIM, storage: 
 
 /// Every kernel (the tests walk them all).
 #[cfg(test)]
-pub(crate) static KERNELS: [&Kernel; 29] = [
+pub(crate) static KERNELS: [&Kernel; 31] = [
     &FILL,
     &COPY,
     &MATMUL_KERNEL,
@@ -132,6 +134,8 @@ pub(crate) static KERNELS: [&Kernel; 29] = [
     &DROPOUT_FORWARD,
     &DROPOUT_BACKWARD,
     &SOFTMAX_XENT,
+    &SIGMOID_BCE,
+    &MEAN_SQUARED,
     &LOG_SOFTMAX,
     &SAMPLE_NEXT,
     &LOSS_SUM,
@@ -277,18 +281,24 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             };
             dispatch(&DROPOUT_BACKWARD, vec![dx, seed], params, grid_per_item(dx.len))
         }
-        Op::SoftmaxXent { logits, losses, targets, classes, grad_scale, write_grad } => {
-            let params = SoftmaxXentParams {
+        Op::Loss { kind, logits, losses, targets, weights, width, write_grad } => {
+            let rows = losses.len;
+            let params = LossParams {
                 logits_off: off(logits),
                 losses_off: off(losses),
                 targets_off: off(targets),
-                rows: u32_of(targets.len),
-                classes: u32_of(classes),
-                grad_scale,
+                weights_off: off(weights),
+                rows: u32_of(rows),
+                width: u32_of(width),
                 write_grad: write_grad.into(),
                 _pad: 0,
             };
-            dispatch(&SOFTMAX_XENT, vec![logits, losses, targets], params, grid_per_item(targets.len))
+            let kernel = match kind {
+                LossKind::SoftmaxXent => &SOFTMAX_XENT,
+                LossKind::SigmoidBce => &SIGMOID_BCE,
+                LossKind::MeanSquared => &MEAN_SQUARED,
+            };
+            dispatch(kernel, vec![logits, losses, targets, weights], params, grid_per_item(rows))
         }
         Op::LogSoftmax { logits, classes } => {
             let rows = logits.len / classes;

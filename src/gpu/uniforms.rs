@@ -189,22 +189,22 @@ pub(crate) struct DropoutBackwardParams {
 }
 const _: () = assert!(std::mem::size_of::<DropoutBackwardParams>() == 32);
 
-/// WGSL `SoftmaxXentParams` (softmax.wgsl).
+/// WGSL `LossParams` (loss.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-pub(crate) struct SoftmaxXentParams {
+pub(crate) struct LossParams {
     pub logits_off: u32,
     pub losses_off: u32,
     pub targets_off: u32,
+    pub weights_off: u32,
     pub rows: u32,
-    pub classes: u32,
-    pub grad_scale: f32,
+    pub width: u32,
     pub write_grad: u32,
     pub _pad: u32,
 }
-const _: () = assert!(std::mem::size_of::<SoftmaxXentParams>() == 32);
+const _: () = assert!(std::mem::size_of::<LossParams>() == 32);
 
-/// WGSL `LogSoftmaxParams` (softmax.wgsl).
+/// WGSL `LogSoftmaxParams` (loss.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(crate) struct LogSoftmaxParams {

@@ -165,3 +165,22 @@ fn trainer_state_resumes_training_exactly() {
         assert!(matches!(err, Error::Mismatch(_)), "{err}");
     }
 }
+
+/// Dense input and the sigmoid and linear heads survive a round trip: the
+/// metadata names the input kind and width and the head kind and width.
+#[test]
+fn dense_models_with_sigmoid_and_linear_heads_round_trip() {
+    use rnn_wgpu::Head;
+    let dir = scratch("dense");
+    let device = Device::cpu();
+    for head in [Head::Sigmoid { outputs: 3 }, Head::Linear { outputs: 1 }] {
+        let config = ModelConfig::dense(Cell::Gru, 2, 4, 5, head);
+        let path = dir.join(format!("{}.safetensors", head.name()));
+        let model = Model::new(&device, &config, 2).unwrap();
+        model.save(&path, None).unwrap();
+        let (loaded, vocab) = Model::load(&device, &path).unwrap();
+        assert_eq!(loaded.config(), &config);
+        assert_eq!(vocab, None);
+        assert_eq!(loaded.params().unwrap(), model.params().unwrap());
+    }
+}

@@ -98,3 +98,27 @@ pub fn random_values(len: usize, scale: f32, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+/// A deterministic block of `features` floats per step for a `head` of
+/// `outputs`: class ids for softmax, values in [0, 1] for sigmoid, values in
+/// [-1, 1] for linear.
+pub fn dense_block(steps: usize, batch: usize, features: usize, head: rnn_wgpu::Head, seed: u64) -> Block {
+    use rnn_wgpu::{Head, Inputs, Targets};
+    let rows = steps * batch;
+    let inputs = Inputs::Dense(random_values(rows * features, 1.0, seed));
+    let width = head.width();
+    let targets = match head {
+        Head::Softmax { classes } => {
+            let ids: Vec<u32> = random_values(rows, 1.0, seed + 1)
+                .iter()
+                .map(|v| (((v + 1.0) * 0.5 * classes as f32) as u32).min(classes as u32 - 1))
+                .collect();
+            Targets::Classes(ids)
+        }
+        Head::Sigmoid { .. } => {
+            Targets::Values(random_values(rows * width, 0.5, seed + 1).iter().map(|v| v + 0.5).collect())
+        }
+        Head::Linear { .. } => Targets::Values(random_values(rows * width, 1.0, seed + 1)),
+    };
+    Block::with(steps, batch, inputs, targets).unwrap()
+}

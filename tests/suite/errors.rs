@@ -1,7 +1,9 @@
 //! Bad input gets a typed error that says what was expected and what came,
 //! and leaves the model as it was.
 
-use rnn_wgpu::{Block, Cell, Device, Error, Model, ModelConfig, Optimizer, TrainConfig, Trainer, Vocab};
+use rnn_wgpu::{
+    Block, Cell, Device, Error, Inputs, Model, ModelConfig, Optimizer, Targets, TrainConfig, Trainer, Vocab,
+};
 
 use super::common::{backends, gpu, random_block};
 
@@ -17,11 +19,13 @@ fn token_id_past_the_vocabulary_is_refused_and_changes_nothing() {
         let mut t = trainer(&device);
         let before = t.model().params().unwrap();
         let mut block = random_block(3, 2, 5, 1);
-        block.inputs[4] = 5;
+        let Inputs::Tokens(ids) = &mut block.inputs else { unreachable!("a token block") };
+        ids[4] = 5;
         let err = t.step(&block).unwrap_err();
         assert!(matches!(err, Error::TokenOutOfRange { id: 5, position: 4, vocab: 5 }), "{err}");
         let mut block = random_block(3, 2, 5, 1);
-        block.targets[0] = 99;
+        let Targets::Classes(ids) = &mut block.targets else { unreachable!("a token block") };
+        ids[0] = 99;
         assert!(matches!(t.step(&block).unwrap_err(), Error::TokenOutOfRange { id: 99, position: 0, vocab: 5 }));
         assert_eq!(t.model().params().unwrap(), before, "a refused block changed the weights");
     }
@@ -157,5 +161,36 @@ fn non_finite_gradients_skip_the_update_and_are_reported() {
         let mut healthy = trainer(&device);
         healthy.step(&random_block(3, 2, 5, 1)).unwrap();
         assert!(!healthy.stats().unwrap().skipped);
+    }
+}
+
+/// Blocks of the wrong kind for the model, sigmoid targets outside [0, 1]
+/// and non-finite features are refused before anything runs.
+#[test]
+fn dense_blocks_of_the_wrong_kind_or_values_are_refused() {
+    use rnn_wgpu::Head;
+    for device in backends() {
+        let config = ModelConfig::dense(Cell::Lstm, 1, 4, 3, Head::Sigmoid { outputs: 2 });
+        let model = Model::new(&device, &config, 1).unwrap();
+        let train = TrainConfig { batch: 2, bptt: 3, optimizer: Optimizer::adam(1e-2), clip_norm: None, seed: 0 };
+        let mut t = Trainer::new(model, train).unwrap();
+        let before = t.model().params().unwrap();
+        let good = super::common::dense_block(3, 2, 3, Head::Sigmoid { outputs: 2 }, 1);
+        t.step(&good).unwrap();
+        let after = t.model().params().unwrap();
+        assert_ne!(after, before, "a good block trains");
+        let tokens = random_block(3, 2, 5, 1);
+        assert!(matches!(t.step(&tokens).unwrap_err(), Error::Mismatch(_)), "token block for a dense model");
+        let mut bad = good.clone();
+        let Targets::Values(y) = &mut bad.targets else { unreachable!("sigmoid targets are values") };
+        y[3] = 1.5;
+        assert!(t.step(&bad).is_err(), "sigmoid target 1.5");
+        let mut bad = good.clone();
+        let Inputs::Dense(x) = &mut bad.inputs else { unreachable!("dense inputs") };
+        x[0] = f32::NAN;
+        assert!(t.step(&bad).is_err(), "NaN feature");
+        let short = Block::with(3, 2, Inputs::Dense(vec![0.0; 12]), Targets::Values(vec![0.5; 12])).unwrap();
+        assert!(t.step(&short).is_err(), "2 features per step for a model of 3");
+        assert_eq!(t.model().params().unwrap(), after, "a refused block changed the weights");
     }
 }

@@ -1,10 +1,11 @@
 //! Analytic gradients of the CPU backend, in f64, against central finite
-//! differences of the loss, for every parameter tensor of every cell kind.
+//! differences of the loss, for every parameter tensor of every cell kind,
+//! and for dense inputs under each head.
 
 use rnn_wgpu::reference::loss_and_gradients;
-use rnn_wgpu::{Cell, ParamLayout};
+use rnn_wgpu::{Block, Cell, Head, ModelConfig, ParamLayout};
 
-use super::common::{random_block, random_values, small};
+use super::common::{dense_block, random_block, random_values, small};
 
 /// Central differences with h = 1e-6 in f64: truncation error ~h²·|L'''| and
 /// round-off ~1e-16·|L|/h are both below 1e-9, so 1e-6 relative (1e-8
@@ -14,17 +15,22 @@ const REL: f64 = 1e-6;
 const ABS: f64 = 1e-8;
 
 fn check(cell: Cell) {
-    let config = small(cell, 2, 5, 7);
+    check_model(&small(cell, 2, 5, 7), &random_block(4, 3, 7, 11));
+}
+
+/// Every gradient of `config` on `block` (4 steps, 3 streams, hidden 5, 2 layers)
+/// against central differences.
+fn check_model(config: &ModelConfig, block: &Block) {
+    let (cell, config) = (config.cell, *config);
     let layout = ParamLayout::new(&config);
     let params: Vec<f64> = layout.init(config.hidden, 3).iter().map(|&x| x as f64 * 2.0).collect();
-    let block = random_block(4, 3, 7, 11);
     // A non-zero carried state (h, and c for LSTM), so the gradient through it is exercised.
     let to64 = |v: Vec<f32>| v.into_iter().map(|x| x as f64).collect::<Vec<f64>>();
     let h0 = to64(random_values(2 * 3 * 5, 0.5, 5));
     let c0 = to64(random_values(2 * 3 * 5, 0.5, 6));
     let c0 = (cell == Cell::Lstm).then_some(&c0[..]);
-    let loss = |p: &[f64]| loss_and_gradients(&config, p, &block, Some(&h0), c0, 0).unwrap().loss;
-    let grads = loss_and_gradients(&config, &params, &block, Some(&h0), c0, 0).unwrap().grads;
+    let loss = |p: &[f64]| loss_and_gradients(&config, p, block, Some(&h0), c0, 0).unwrap().loss;
+    let grads = loss_and_gradients(&config, &params, block, Some(&h0), c0, 0).unwrap().grads;
     for tensor in layout.tensors() {
         let mut worst = 0.0f64;
         for i in tensor.range() {
@@ -37,8 +43,10 @@ fn check(cell: Cell) {
             let err = (grads[i] - numeric).abs();
             assert!(
                 err <= ABS + REL * numeric.abs(),
-                "{:?} {}[{}]: analytic {} vs numeric {} (tolerance rel {REL} abs {ABS})",
+                "{:?} {:?} {:?} {}[{}]: analytic {} vs numeric {} (tolerance rel {REL} abs {ABS})",
                 cell,
+                config.input,
+                config.head,
                 tensor.name,
                 i - tensor.offset,
                 grads[i],
@@ -46,7 +54,7 @@ fn check(cell: Cell) {
             );
             worst = worst.max(err / (ABS + numeric.abs()));
         }
-        eprintln!("{cell:?} {:>14}: worst relative error {worst:.2e}", tensor.name);
+        eprintln!("{cell:?} {:?} {:>14}: worst relative error {worst:.2e}", config.head, tensor.name);
     }
 }
 
@@ -68,4 +76,16 @@ fn cpu_lstm_gradients_match_finite_differences() {
 #[test]
 fn cpu_gru_gradients_match_finite_differences() {
     check(Cell::Gru);
+}
+
+/// Dense input (one GEMM over all positions, its weight gradient a GEMM too)
+/// under each head's loss.
+#[test]
+fn cpu_dense_input_gradients_under_every_head_match_finite_differences() {
+    let heads = [Head::Softmax { classes: 4 }, Head::Sigmoid { outputs: 3 }, Head::Linear { outputs: 2 }];
+    for (i, head) in heads.into_iter().enumerate() {
+        let cell = [Cell::Lstm, Cell::Gru, Cell::RnnTanh][i];
+        let config = ModelConfig::dense(cell, 2, 5, 6, head);
+        check_model(&config, &dense_block(4, 3, 6, head, 20 + i as u64));
+    }
 }

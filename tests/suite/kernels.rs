@@ -3,7 +3,7 @@
 //! padded buffer, so offsets and bounds are exercised too), runs it through
 //! the full program path on both backends, and compares every buffer.
 
-use rnn_wgpu::plan::{Activation, CellOp, Elem, Matmul, Op, Plan, View};
+use rnn_wgpu::plan::{Activation, CellOp, Elem, LossKind, Matmul, Op, Plan, View};
 use rnn_wgpu::{BufferInit, Device, run_plan};
 
 use super::common::{BALANCED, Tolerance, assert_close, gpu, random_values};
@@ -343,17 +343,30 @@ fn dropout_keeps_half_at_p_one_half_with_one_mask_on_both_backends_and_both_pass
 }
 
 #[test]
-fn gpu_softmax_cross_entropy_and_log_softmax_match_cpu() {
+fn gpu_losses_and_log_softmax_match_cpu() {
     let mut case = Case::new();
     for (i, rows) in SIZES.into_iter().enumerate() {
         let classes = SIZES[(i + 4) % 8];
-        for write_grad in [false, true] {
-            let name = format!("softmax_xent rows={rows} classes={classes} grad={write_grad}");
-            // Logits up to ±30: the row max must be subtracted for exp to stay finite.
-            let logits = case.floats(&format!("{name} logits"), rows * classes, 30.0);
-            let losses = case.floats(&format!("{name} losses"), rows, 1.0);
-            let targets = case.ids(&format!("{name} targets"), rows, classes);
-            case.push(Op::SoftmaxXent { logits, losses, targets, classes, grad_scale: 1.0 / rows as f32, write_grad });
+        for kind in [LossKind::SoftmaxXent, LossKind::SigmoidBce, LossKind::MeanSquared] {
+            for write_grad in [false, true] {
+                let name = format!("{kind:?} rows={rows} width={classes} grad={write_grad}");
+                // Logits up to ±30: the row max must be subtracted for exp to stay finite.
+                let logits = case.floats(&format!("{name} logits"), rows * classes, 30.0);
+                let losses = case.floats(&format!("{name} losses"), rows, 1.0);
+                let targets = match kind {
+                    LossKind::SoftmaxXent => case.ids(&format!("{name} targets"), rows, classes),
+                    // Values in [0, 1] (BCE's range); MSE takes any.
+                    _ => {
+                        let y = random_values(rows * classes, 0.5, rows as u64).iter().map(|v| v + 0.5).collect();
+                        case.values(&format!("{name} targets"), y)
+                    }
+                };
+                // Weights of a mean, with one row skipped (weight 0) when there are several.
+                let mut w = vec![1.0 / rows as f32; rows];
+                w[rows / 2] = if rows > 1 { 0.0 } else { w[0] };
+                let weights = case.values(&format!("{name} weights"), w);
+                case.push(Op::Loss { kind, logits, losses, targets, weights, width: classes, write_grad });
+            }
         }
         let logits = case.floats(&format!("log_softmax rows={rows} classes={classes}"), rows * classes, 30.0);
         case.push(Op::LogSoftmax { logits, classes });

@@ -96,3 +96,34 @@ fn gpu_parameters_match_cpu_after_five_clipped_adam_steps() {
         }
     }
 }
+
+/// Dense inputs with sigmoid and linear heads: loss, every gradient and the
+/// parameters after a few Adam steps agree across backends.
+#[test]
+fn gpu_matches_cpu_for_dense_inputs_with_sigmoid_and_linear_heads() {
+    use rnn_wgpu::{Head, ModelConfig};
+    let Some(gpu) = gpu() else { return };
+    for (cell, head) in [(Cell::Lstm, Head::Sigmoid { outputs: 3 }), (Cell::Gru, Head::Linear { outputs: 2 })] {
+        let config = ModelConfig::dense(cell, 2, 33, 7, head);
+        let block = super::common::dense_block(9, 5, 7, head, 3);
+        let mut results = Vec::new();
+        for device in [Device::cpu(), gpu.clone()] {
+            let model = Model::new(&device, &config, 7).unwrap();
+            let train =
+                TrainConfig { batch: 5, bptt: 9, optimizer: Optimizer::adam(1e-2), clip_norm: Some(1.0), seed: 1 };
+            let mut t = Trainer::new(model, train).unwrap();
+            t.compute_gradients(&block).unwrap();
+            let (loss, grads) = (t.stats().unwrap().loss, t.gradients().unwrap());
+            for _ in 0..3 {
+                t.step(&block).unwrap();
+            }
+            results.push((loss, grads, t.model().params().unwrap()));
+        }
+        let name = format!("{cell:?} {head:?}");
+        let (cpu, gpu) = (&results[0], &results[1]);
+        assert_close(&format!("{name} loss"), &[gpu.0], &[cpu.0], BALANCED);
+        assert_close(&format!("{name} gradients"), &gpu.1, &cpu.1, BALANCED);
+        assert_close(&format!("{name} params after 3 steps"), &gpu.2, &cpu.2, PERMISSIVE);
+        assert!(cpu.1.iter().any(|&g| g != 0.0), "{name}: gradients are all zero");
+    }
+}

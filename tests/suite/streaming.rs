@@ -1,7 +1,7 @@
 //! Truncated BPTT: the forward connection between blocks is kept, the
 //! backward connection cut — for every cell kind, on both backends.
 
-use rnn_wgpu::{Block, Cell, Device, Model, Optimizer, TrainConfig, Trainer};
+use rnn_wgpu::{Block, Cell, Device, Inputs, Model, Optimizer, Targets, TrainConfig, Trainer};
 
 use super::common::{BALANCED, assert_close, backends, random_block, small};
 
@@ -17,7 +17,10 @@ fn trainer(device: &Device, cell: Cell, steps: usize) -> Trainer {
 fn slice(block: &Block, from: usize, len: usize) -> Block {
     let b = block.batch;
     let r = from * b..(from + len) * b;
-    Block::new(len, b, block.inputs[r.clone()].to_vec(), block.targets[r].to_vec()).unwrap()
+    let (Inputs::Tokens(inputs), Targets::Classes(targets)) = (&block.inputs, &block.targets) else {
+        unreachable!("a token block")
+    };
+    Block::new(len, b, inputs[r.clone()].to_vec(), targets[r].to_vec()).unwrap()
 }
 
 /// h, and c for LSTM.
