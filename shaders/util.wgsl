@@ -1,5 +1,6 @@
 // fill: dst[i] = value.
 // copy: dst[i] = src[i].
+// row_gather: see below.
 //
 // Bindings (f32, each view at an element offset into its bound buffer):
 //   fill: 1 dst [len]
@@ -47,5 +48,39 @@ fn copy(
     let i = linear_index(wid, lid, nwg);
     if i < copy_p.len {
         dst[copy_p.dst_off + i] = src[copy_p.src_off + i];
+    }
+}
+
+// row_gather: out[r, :] = x[index[r], :] for rows of `width` (final states at
+// each stream's length, reversed sequences). Every index is below x's rows:
+// the host builds them from validated lengths.
+//   Bindings: 1 out [rows, width] f32, 2 x [.., width] f32, 3 index [rows] u32
+//   Grid: one invocation per element of out, 1D.
+
+struct RowGatherParams {
+    out_off: u32,
+    x_off: u32,
+    index_off: u32,
+    len: u32,
+    width: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> gather_p: RowGatherParams;
+@group(0) @binding(3) var<storage, read_write> gather_index: array<u32>;
+
+@compute @workgroup_size(WG_1D)
+fn row_gather(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let i = linear_index(wid, lid, nwg);
+    if i < gather_p.len {
+        let r = i / gather_p.width;
+        let source = gather_index[gather_p.index_off + r] * gather_p.width + i % gather_p.width;
+        dst[gather_p.out_off + i] = src[gather_p.x_off + source];
     }
 }

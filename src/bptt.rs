@@ -16,6 +16,8 @@
 //!   `dc_l [B, H]` the LSTM's ∂L/∂c carried backwards through the steps.
 
 use crate::config::{Cell, Head, Input, ModelConfig};
+use crate::data::{Feed, Values};
+use crate::error::{Error, Result};
 use crate::optim::Optimizer;
 use crate::params::ParamLayout;
 use crate::plan::{
@@ -52,6 +54,9 @@ pub(crate) struct Graph {
     pub targets: Option<View>,
     /// Each target row's loss weight `[T, B]`, written per block (training and evaluation).
     pub weights: Option<View>,
+    /// Per stream, the row of `hs_l` that becomes the carried state `[B]`
+    /// (`len·B + b`), written per block (training and evaluation).
+    pub final_rows: Option<View>,
     /// `[lr, 1-β₁ᵗ, 1-β₂ᵗ, 0]`, written per block (training only).
     pub hyper: Option<View>,
     /// The dropout seed of the block, `[1]` (training with dropout only).
@@ -60,6 +65,22 @@ pub(crate) struct Graph {
     pub stats: View,
     /// The top layer's h_1..h_T `[T, B, H]`.
     pub outputs: View,
+}
+
+impl Graph {
+    /// The per-block buffers of a training or evaluation plan, paired with a
+    /// block's contents.
+    pub(crate) fn feed_views(&self, feed: Feed) -> Result<Vec<(View, Values)>> {
+        let (Some(targets), Some(weights), Some(final_rows)) = (self.targets, self.weights, self.final_rows) else {
+            return Err(Error::Internal("a block fed to a plan without a loss".into()));
+        };
+        Ok(vec![
+            (self.inputs, feed.inputs),
+            (targets, feed.targets),
+            (weights, Values::Floats(feed.weights)),
+            (final_rows, Values::Ids(feed.final_rows)),
+        ])
+    }
 }
 
 /// `c = a · op(b) (+ bias)` as an op; `b` is a PyTorch weight `[n, k]` when `b_trans`.
@@ -170,6 +191,7 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         Elem::Float => plan.buffer("targets", rows * classes, Elem::Float),
     });
     let weights = targets.map(|_| plan.buffer("loss_weights", rows, Elem::Float));
+    let final_rows = targets.map(|_| plan.buffer("final_rows", b, Elem::Id));
     let dropout_seed = dropout.map(|_| plan.buffer("dropout_seed", 1, Elem::Id));
     let net: Vec<Layer> = (0..layers)
         .map(|l| Layer {
@@ -224,9 +246,15 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             };
             plan.push(F, forward_step(cell, (w_hh, b_hh), views, b, h));
         }
-        plan.push(F, Op::Copy { dst: state_h.row(l, b * h), src: step(layer.hs, t_len, h) });
+        // The carried state: h_T, or with per-block lengths each stream's state
+        // at its length (padding does not move it).
+        let state_out = |dst: View, all: View| match final_rows {
+            Some(index) => Op::RowGather { out: dst, x: all, index, width: h },
+            None => Op::Copy { dst, src: step(all, t_len, h) },
+        };
+        plan.push(F, state_out(state_h.row(l, b * h), layer.hs));
         if let (Some(cs), Some(state_c)) = (layer.cs, state_c) {
-            plan.push(F, Op::Copy { dst: state_c.row(l, b * h), src: step(cs, t_len, h) });
+            plan.push(F, state_out(state_c.row(l, b * h), cs));
         }
         if let (Some(dropped), Some(p), Some(seed)) = (layer.dropped, dropout, dropout_seed) {
             plan.push(F, Op::Dropout { out: dropped, x: outputs(l), seed, salt: l as u32, p });
@@ -253,6 +281,7 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         inputs,
         targets,
         weights,
+        final_rows,
         hyper,
         dropout_seed,
         stats,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::config::{Cell, Head, Input, ModelConfig};
+use crate::config::{Cell, Head, Input, ModelConfig, Readout};
 use crate::data::Vocab;
 use crate::error::{Error, Result};
 use crate::params::ParamLayout;
@@ -153,6 +153,11 @@ pub(crate) fn model_metadata(config: &ModelConfig, vocab: Option<&Vocab>) -> Has
     m.insert("input_width".into(), config.input_width().to_string());
     m.insert("head".into(), config.head.name().into());
     m.insert("outputs".into(), config.outputs().to_string());
+    let readout = match config.readout {
+        Readout::EveryStep => "every_step",
+        Readout::LastStep => "last_step",
+    };
+    m.insert("readout".into(), readout.into());
     m.insert("dropout".into(), config.dropout.to_string());
     m.insert("config".into(), format!("{config:?}"));
     if let Some(v) = vocab {
@@ -176,7 +181,13 @@ pub(crate) fn config_from(file: &File) -> Result<(ModelConfig, Option<Vocab>)> {
         None => Head::Softmax { classes: file.meta(&meta, "classes")? },
         Some(name) => Head::from_name(name, file.meta(&meta, "outputs")?)?,
     };
+    let readout = match meta.get("readout").map(String::as_str) {
+        None | Some("every_step") => Readout::EveryStep,
+        Some("last_step") => Readout::LastStep,
+        Some(other) => return Err(file.error(format!("unknown readout {other:?}"))),
+    };
     let config = ModelConfig {
+        readout,
         cell: Cell::from_name(&cell)?,
         layers: file.meta(&meta, "layers")?,
         hidden: file.meta(&meta, "hidden")?,

@@ -101,6 +101,18 @@ impl Head {
     }
 }
 
+/// Where the head reads the network and the loss applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readout {
+    /// At every step (many-to-many: language models, per-step labels):
+    /// targets are `[T, B]` rows.
+    EveryStep,
+    /// At each sequence's last valid step only (many-to-one: sequence
+    /// classification or regression, PyTorch's `out[len - 1]`): targets are
+    /// `[B]` rows.
+    LastStep,
+}
+
 /// The shape of a model. Plain data: build it, compare it, print it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModelConfig {
@@ -114,6 +126,8 @@ pub struct ModelConfig {
     pub input: Input,
     /// What the last layer feeds.
     pub head: Head,
+    /// Where the head reads and the loss applies.
+    pub readout: Readout,
     /// Dropout probability on the output of every layer but the last, in
     /// training only (PyTorch's `dropout` argument); 0 records no op at all.
     pub dropout: f32,
@@ -128,13 +142,22 @@ impl ModelConfig {
             hidden,
             input: Input::Tokens { vocab },
             head: Head::Softmax { classes: vocab },
+            readout: Readout::EveryStep,
             dropout: 0.0,
         }
     }
 
     /// A model over `features` floats per step with `head` on top.
     pub fn dense(cell: Cell, layers: usize, hidden: usize, features: usize, head: Head) -> Self {
-        ModelConfig { cell, layers, hidden, input: Input::Dense { features }, head, dropout: 0.0 }
+        ModelConfig {
+            cell,
+            layers,
+            hidden,
+            input: Input::Dense { features },
+            head,
+            readout: Readout::EveryStep,
+            dropout: 0.0,
+        }
     }
 
     /// Width of layer `layer`'s input: the vocabulary or features for layer 0, `hidden` above it.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::config::{Head, Input, ModelConfig, positive};
+use crate::config::{Head, Input, ModelConfig, Readout, positive};
 use crate::error::{Error, Result, check_finite};
 
 /// The characters of a text, in a stable order (sorted by code point), each
@@ -82,7 +82,8 @@ pub enum Inputs {
     Dense(Vec<f32>),
 }
 
-/// What the head's loss compares with, one row per step and stream (`[T, B]`).
+/// What the head's loss compares with: one row per step and stream (`[T, B]`)
+/// for [`Readout::EveryStep`], one per stream (`[B]`) for [`Readout::LastStep`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Targets {
     /// A class id per row (softmax head).
@@ -93,21 +94,30 @@ pub enum Targets {
 }
 
 /// One truncated-BPTT block of `steps` × `batch`: what stream `b` reads at
-/// step `t` and what the head should produce there (time-major).
+/// step `t` and what the head should produce (time-major), and optionally
+/// each stream's length: steps past it are padding, which neither feeds the
+/// loss nor moves the state (the final state is the state at the length).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Block {
     pub steps: usize,
     pub batch: usize,
     pub inputs: Inputs,
     pub targets: Targets,
+    /// Valid steps per stream `[B]`, each in `1..=steps`; `None` = all.
+    pub lengths: Option<Vec<u32>>,
 }
 
 /// A block as the contents of a plan's per-block buffers.
 pub(crate) struct Feed {
     pub inputs: Values,
+    /// `[T, B]` rows of targets (a last-step target sits at its stream's last valid row).
     pub targets: Values,
-    /// Each target row's loss weight (PyTorch's mean: 1 / the count of terms).
+    /// Each target row's loss weight (PyTorch's mean: 1 / the count of
+    /// terms), 0 for padding and, for a last-step readout, for every row but
+    /// the last valid one.
     pub weights: Vec<f32>,
+    /// Per stream, the row of `hs [(T+1)·B, H]` holding its final state: `len·B + b`.
+    pub final_rows: Vec<u32>,
 }
 
 /// The contents of one buffer.
@@ -128,21 +138,35 @@ impl Block {
         positive("block steps", steps)?;
         positive("block batch", batch)?;
         let rows = steps * batch;
-        let whole = |what: &str, len: usize| {
-            if len == 0 || !len.is_multiple_of(rows) {
-                return Err(Error::shape(what, format!("a positive multiple of {steps} x {batch} = {rows}"), len));
+        let whole = |what: &str, len: usize, per: usize, shape: String| {
+            if len == 0 || !len.is_multiple_of(per) {
+                return Err(Error::shape(what, format!("a positive multiple of {shape} = {per}"), len));
             }
             Ok(())
         };
+        let every = format!("{steps} x {batch}");
         match &inputs {
-            Inputs::Tokens(ids) => whole("block inputs (token ids)", ids.len())?,
-            Inputs::Dense(x) => whole("block inputs (features)", x.len())?,
+            Inputs::Tokens(ids) => whole("block inputs (token ids)", ids.len(), rows, every)?,
+            Inputs::Dense(x) => whole("block inputs (features)", x.len(), rows, every)?,
         }
+        // [T, B] rows, or [B] rows for a last-step readout.
         match &targets {
-            Targets::Classes(ids) => whole("block targets (class ids)", ids.len())?,
-            Targets::Values(y) => whole("block targets (values)", y.len())?,
+            Targets::Classes(ids) => whole("block targets (class ids)", ids.len(), batch, format!("{batch}"))?,
+            Targets::Values(y) => whole("block targets (values)", y.len(), batch, format!("{batch}"))?,
         }
-        Ok(Block { steps, batch, inputs, targets })
+        Ok(Block { steps, batch, inputs, targets, lengths: None })
+    }
+
+    /// The same block with each stream's length (each in `1..=steps`).
+    pub fn with_lengths(mut self, lengths: Vec<u32>) -> Result<Block> {
+        if lengths.len() != self.batch {
+            return Err(Error::shape("block lengths (one per stream)", self.batch, lengths.len()));
+        }
+        if let Some(bad) = lengths.iter().find(|&&l| l == 0 || l as usize > self.steps) {
+            return Err(Error::invalid("sequence length", bad, format!("must be in 1..={}", self.steps)));
+        }
+        self.lengths = Some(lengths);
+        Ok(self)
     }
 
     /// Checks the block against the shape a trainer expects and the model's
@@ -176,21 +200,49 @@ impl Block {
             }
         };
         let width = config.outputs();
+        let lengths: Vec<usize> = match &self.lengths {
+            Some(l) => l.iter().map(|&l| l as usize).collect(),
+            None => vec![steps; batch],
+        };
+        // The [T, B] rows the loss reads: every valid one, or each stream's last.
+        let last_step = config.readout == Readout::LastStep;
+        let target_rows = if last_step { batch } else { rows };
+        let loss_rows: Vec<usize> = match last_step {
+            true => (0..batch).map(|b| (lengths[b] - 1) * batch + b).collect(),
+            false => (0..rows).filter(|r| r / batch < lengths[r % batch]).collect(),
+        };
+        // Spreads per-target rows over [T, B] rows (zeros where the loss does not look).
+        let spread = |values: &[f32], per: usize| -> Vec<f32> {
+            if !last_step {
+                return values.to_vec();
+            }
+            let mut out = vec![0.0; rows * per];
+            for (b, &r) in loss_rows.iter().enumerate() {
+                out[r * per..(r + 1) * per].copy_from_slice(&values[b * per..(b + 1) * per]);
+            }
+            out
+        };
         let targets = match (&self.targets, config.head) {
             (Targets::Classes(ids), Head::Softmax { classes }) => {
-                expect_len("block targets (class ids)", ids.len(), rows)?;
+                expect_len("block targets (class ids)", ids.len(), target_rows)?;
                 check_ids(ids, classes)?;
-                Values::Ids(ids.clone())
+                let mut spread_ids = if last_step { vec![0; rows] } else { ids.clone() };
+                if last_step {
+                    for (b, &r) in loss_rows.iter().enumerate() {
+                        spread_ids[r] = ids[b];
+                    }
+                }
+                Values::Ids(spread_ids)
             }
             (Targets::Values(y), Head::Sigmoid { .. } | Head::Linear { .. }) => {
-                expect_len("block targets (values)", y.len(), rows * width)?;
+                expect_len("block targets (values)", y.len(), target_rows * width)?;
                 check_finite("block targets", y)?;
                 if matches!(config.head, Head::Sigmoid { .. })
                     && let Some(bad) = y.iter().find(|v| !(0.0..=1.0).contains(*v))
                 {
                     return Err(Error::invalid("sigmoid target", bad, "must be in [0, 1]"));
                 }
-                Values::Floats(y.clone())
+                Values::Floats(spread(y, width))
             }
             (given, wanted) => {
                 let given = match given {
@@ -202,10 +254,15 @@ impl Block {
         };
         // PyTorch's mean: over rows for cross-entropy, over every output for BCE and MSE.
         let terms = match config.head {
-            Head::Softmax { .. } => rows,
-            Head::Sigmoid { .. } | Head::Linear { .. } => rows * width,
+            Head::Softmax { .. } => loss_rows.len(),
+            Head::Sigmoid { .. } | Head::Linear { .. } => loss_rows.len() * width,
         };
-        Ok(Feed { inputs, targets, weights: vec![1.0 / terms as f32; rows] })
+        let mut weights = vec![0.0; rows];
+        for &r in &loss_rows {
+            weights[r] = 1.0 / terms as f32;
+        }
+        let final_rows = (0..batch).map(|b| (lengths[b] * batch + b) as u32).collect();
+        Ok(Feed { inputs, targets, weights, final_rows })
     }
 }
 
@@ -284,7 +341,7 @@ impl<'a> Streams<'a> {
                 targets.push(self.tokens[at + 1]);
             }
         }
-        Block { steps: t, batch: b, inputs: Inputs::Tokens(inputs), targets: Targets::Classes(targets) }
+        Block { steps: t, batch: b, inputs: Inputs::Tokens(inputs), targets: Targets::Classes(targets), lengths: None }
     }
 
     /// Blocks `0..len()` in order.

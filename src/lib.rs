@@ -45,7 +45,7 @@ pub mod reference;
 mod sample;
 mod train;
 
-pub use config::{Cell, Head, Input, ModelConfig, TrainConfig};
+pub use config::{Cell, Head, Input, ModelConfig, Readout, TrainConfig};
 pub use data::{Block, Inputs, Streams, Targets, Vocab, split};
 pub use device::Device;
 pub use error::{Error, Result};

@@ -177,6 +177,9 @@ pub enum Op {
     Copy { dst: View, src: View },
     /// See [`Matmul`].
     Matmul(Matmul),
+    /// `out[r, :] = x[index[r], :]` over rows of `width`; the host writes
+    /// `index` (ids below x's row count) per block.
+    RowGather { out: View, x: View, index: View, width: usize },
     /// Token input projection as a gather: `out[r, j] = weight[j, tokens[r]] + bias[j]`;
     /// out `[n, g]`, weight `[g, vocab]`, bias `[g]`, tokens `[n]`.
     EmbedForward { out: View, weight: View, bias: View, tokens: View, vocab: usize },
@@ -242,6 +245,7 @@ impl Op {
             Op::Fill { .. } => "fill",
             Op::Copy { .. } => "copy",
             Op::Matmul(_) => "matmul",
+            Op::RowGather { .. } => "row_gather",
             Op::EmbedForward { .. } => "embed_forward",
             Op::EmbedBackward { .. } => "embed_backward",
             Op::Cell(cell) => cell.kernel_name(),
@@ -281,6 +285,7 @@ impl Op {
                 reads.extend(mm.bias.map(|b| (b, F)));
                 (vec![mm.c], reads)
             }
+            Op::RowGather { out, x, index, .. } => (vec![out], vec![(x, F), (index, I)]),
             Op::EmbedForward { out, weight, bias, tokens, .. } => {
                 (vec![out], vec![(weight, F), (bias, F), (tokens, I)])
             }
@@ -336,6 +341,10 @@ impl Op {
                 want("a", mm.a, mm.m * mm.k)?;
                 want("b", mm.b, mm.k * mm.n)?;
                 mm.bias.map_or(Ok(()), |b| want("bias", b, mm.n))
+            }
+            Op::RowGather { out, x, index, width } => {
+                divides("x", x, width)?;
+                want("out", out, index.len * width)
             }
             Op::EmbedForward { out, weight, bias, tokens, vocab } => {
                 want("weight", weight, bias.len * vocab)?;

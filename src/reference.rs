@@ -61,13 +61,9 @@ pub fn loss_and_gradients<F: Scalar>(
     fill(graph.state_c, c0, "initial cell state")?;
     // The block's buffers; id buffers are copies (the executor may write id buffers).
     let mut ids: Vec<Vec<u32>> = vec![Vec::new(); plan.buffers.len()];
-    let weights = Values::Floats(feed.weights.clone());
-    let fed =
-        [Some(graph.inputs), graph.targets, graph.weights].into_iter().zip([&feed.inputs, &feed.targets, &weights]);
-    for (view, values) in fed {
-        let Some(view) = view else { continue };
+    for (view, values) in graph.feed_views(feed)? {
         match values {
-            Values::Ids(v) => ids[view.buf.0] = v.clone(),
+            Values::Ids(v) => ids[view.buf.0] = v,
             Values::Floats(v) => floats[view.buf.0] = v.iter().map(|&x| F::from_f32(x)).collect(),
         }
     }

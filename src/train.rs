@@ -80,7 +80,7 @@ impl Trainer {
 
     fn upload(&mut self, block: &Block) -> Result<()> {
         let feed = block.feed(self.config.bptt, self.config.batch, self.model.config())?;
-        write_feed(&self.program, &self.graph, &feed)?;
+        write_feed(&self.program, &self.graph, feed)?;
         if let Some(seed) = self.graph.dropout_seed {
             self.program.write_ids(seed, &[mask_seed(self.config.seed, self.blocks)])?;
         }
@@ -294,7 +294,7 @@ impl Evaluator {
         let (mut total, mut count) = (0.0f64, 0usize);
         for block in blocks {
             let feed = block.feed(self.steps, self.batch, &self.config)?;
-            write_feed(&self.program, &self.graph, &feed)?;
+            write_feed(&self.program, &self.graph, feed)?;
             self.program.run(&[Section::Forward])?;
             total += self.program.readout()?[0] as f64;
             count += 1;
@@ -306,15 +306,12 @@ impl Evaluator {
     }
 }
 
-/// Writes a block's inputs, targets and loss weights into a program's buffers.
-fn write_feed(program: &Program, graph: &Graph, feed: &Feed) -> Result<()> {
-    let views = [Some(graph.inputs), graph.targets, graph.weights];
-    let values = [&feed.inputs, &feed.targets, &Values::Floats(feed.weights.clone())];
-    for (view, values) in views.into_iter().zip(values) {
-        let view = view.ok_or_else(|| Error::Internal("a plan without loss buffers fed a block".into()))?;
+/// Writes a block's per-block buffers into a program.
+fn write_feed(program: &Program, graph: &Graph, feed: Feed) -> Result<()> {
+    for (view, values) in graph.feed_views(feed)? {
         match values {
-            Values::Ids(ids) => program.write_ids(view, ids)?,
-            Values::Floats(x) => program.write(view, x)?,
+            Values::Ids(ids) => program.write_ids(view, &ids)?,
+            Values::Floats(x) => program.write(view, &x)?,
         }
     }
     Ok(())

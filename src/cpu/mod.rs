@@ -2,6 +2,7 @@
 //! executor that runs a [`Plan`]'s ops in order. Generic over the float type:
 //! f32 for training, f64 for the gradient check.
 
+pub mod gather;
 pub mod kernels;
 pub mod losses;
 pub mod sampling;
@@ -197,6 +198,7 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
                 mm.b_trans,
                 mm.accumulate,
             ),
+            Op::RowGather { out, x, index, width } => gather::row_gather(mem.w(out), mem.r(x), mem.ids(index), width),
             Op::EmbedForward { out, weight, bias, tokens, vocab } => {
                 k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab)
             }

@@ -72,6 +72,7 @@ const ID: Elem = Elem::Id;
 
 pub(crate) static FILL: Kernel = Kernel { name: "fill", source: UTIL, storage: &[F] };
 pub(crate) static COPY: Kernel = Kernel { name: "copy", source: UTIL, storage: &[F, F] };
+pub(crate) static ROW_GATHER: Kernel = Kernel { name: "row_gather", source: UTIL, storage: &[F, F, ID] };
 pub(crate) static MATMUL_KERNEL: Kernel = Kernel { name: "matmul", source: MATMUL, storage: &[F, F, F, F] };
 pub(crate) static EMBED_FORWARD: Kernel = Kernel { name: "embed_forward", source: EMBED, storage: &[F, F, F, ID] };
 pub(crate) static EMBED_BACKWARD: Kernel = Kernel { name: "embed_backward", source: EMBED, storage: &[F, F, ID] };
@@ -113,9 +114,10 @@ pub(crate) static ADAM: Kernel = Kernel { name: "adam", source: OPTIM, storage: 
 
 /// Every kernel (the tests walk them all).
 #[cfg(test)]
-pub(crate) static KERNELS: [&Kernel; 31] = [
+pub(crate) static KERNELS: [&Kernel; 32] = [
     &FILL,
     &COPY,
+    &ROW_GATHER,
     &MATMUL_KERNEL,
     &EMBED_FORWARD,
     &EMBED_BACKWARD,
@@ -228,6 +230,17 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             dispatch(&COPY, vec![dst, src], params, grid_per_item(dst.len))
         }
         Op::Matmul(ref mm) => lower_matmul(mm),
+        Op::RowGather { out, x, index, width } => {
+            let params = RowGatherParams {
+                out_off: off(out),
+                x_off: off(x),
+                index_off: off(index),
+                len: u32_of(out.len),
+                width: u32_of(width),
+                _pad: [0; 3],
+            };
+            dispatch(&ROW_GATHER, vec![out, x, index], params, grid_per_item(out.len))
+        }
         Op::EmbedForward { out, weight, bias, tokens, vocab } => {
             let params = EmbedForwardParams {
                 out_off: off(out),

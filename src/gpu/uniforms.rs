@@ -365,3 +365,16 @@ pub(crate) struct SampleParams {
     pub _pad: u32,
 }
 const _: () = assert!(std::mem::size_of::<SampleParams>() == 32);
+
+/// WGSL `RowGatherParams` (util.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct RowGatherParams {
+    pub out_off: u32,
+    pub x_off: u32,
+    pub index_off: u32,
+    pub len: u32,
+    pub width: u32,
+    pub _pad: [u32; 3],
+}
+const _: () = assert!(std::mem::size_of::<RowGatherParams>() == 32);

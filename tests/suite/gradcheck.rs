@@ -89,3 +89,26 @@ fn cpu_dense_input_gradients_under_every_head_match_finite_differences() {
         check_model(&config, &dense_block(4, 3, 6, head, 20 + i as u64));
     }
 }
+
+/// Variable lengths (padding neither in the loss nor in the state) with the
+/// loss at every valid step and at each sequence's last step.
+#[test]
+fn cpu_gradients_with_lengths_and_last_step_readout_match_finite_differences() {
+    use rnn_wgpu::{Inputs, Readout, Targets};
+    let lengths = vec![2, 4, 3];
+    // Tokens, softmax at the last step.
+    let config = ModelConfig { readout: Readout::LastStep, ..small(Cell::Lstm, 2, 5, 7) };
+    let tokens = random_block(4, 3, 7, 11);
+    let block = Block::with(4, 3, tokens.inputs, Targets::Classes(vec![1, 6, 3])).unwrap();
+    check_model(&config, &block.with_lengths(lengths.clone()).unwrap());
+    // Dense, sigmoid at the last step.
+    let head = Head::Sigmoid { outputs: 2 };
+    let config = ModelConfig { readout: Readout::LastStep, ..ModelConfig::dense(Cell::Gru, 2, 5, 3, head) };
+    let Inputs::Dense(x) = dense_block(4, 3, 3, head, 5).inputs else { unreachable!("dense") };
+    let block = Block::with(4, 3, Inputs::Dense(x), Targets::Values(vec![1.0, 0.0, 0.25, 0.5, 0.0, 1.0])).unwrap();
+    check_model(&config, &block.with_lengths(lengths.clone()).unwrap());
+    // Dense, linear at every valid step.
+    let head = Head::Linear { outputs: 2 };
+    let config = ModelConfig::dense(Cell::RnnTanh, 2, 5, 3, head);
+    check_model(&config, &dense_block(4, 3, 3, head, 9).with_lengths(lengths).unwrap());
+}

@@ -5,6 +5,7 @@ mod golden;
 mod gradcheck;
 mod kernels;
 mod learning;
+mod lengths;
 mod parity;
 mod sampling;
 mod streaming;
