@@ -63,8 +63,12 @@ pub(crate) struct Graph {
     pub dropout_seed: Option<View>,
     /// `[loss, grad norm, clip factor, 0]`, the block's readout.
     pub stats: View,
-    /// The top layer's h_1..h_T `[T, B, H]`.
-    pub outputs: View,
+    /// Each layer's h_1..h_T `[T, B, H]`, bottom first.
+    pub layer_outputs: Vec<View>,
+    /// Each layer's ∂L/∂h_1..∂L/∂h_T `[T, B, H]` after backward (training only).
+    pub hidden_grads: Vec<View>,
+    /// The head's outputs z `[T, B, K]` after a forward (before any gradient is written over them).
+    pub logits: View,
 }
 
 impl Graph {
@@ -285,7 +289,9 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         hyper,
         dropout_seed,
         stats,
-        outputs: outputs(layers - 1),
+        layer_outputs: (0..layers).map(outputs).collect(),
+        hidden_grads: Vec::new(),
+        logits,
     };
     let (Mode::Train { optimizer, clip_norm }, Some(grads), Some(hyper)) = (mode, grads, hyper) else {
         return graph(plan, grads, hyper);
@@ -405,7 +411,7 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         }
     };
     plan.push(U, update);
-    graph(plan, Some(grads), Some(hyper))
+    Graph { hidden_grads: dh, ..graph(plan, Some(grads), Some(hyper)) }
 }
 
 /// The plan of `steps` generation steps for `streams` independent streams:

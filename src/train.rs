@@ -111,7 +111,20 @@ impl Trainer {
     /// The top layer's outputs h_1..h_T of the last block `[T, batch, hidden]`
     /// (what PyTorch's `nn.LSTM` returns as `output`).
     pub fn outputs(&self) -> Result<Vec<f32>> {
-        self.program.read(self.graph.outputs)
+        self.layer_outputs(self.model.config().layers - 1)
+    }
+
+    /// Layer `layer`'s hidden activations h_1..h_T of the last block `[T, batch, hidden]`.
+    pub fn layer_outputs(&self, layer: usize) -> Result<Vec<f32>> {
+        self.program.read(layer_view(&self.graph.layer_outputs, layer)?)
+    }
+
+    /// ∂L/∂h_t of layer `layer` for every step of the last block `[T, batch,
+    /// hidden]` (all of it: from the layer above or the head, and through the
+    /// recurrence). Its norm against the distance from the loss is the
+    /// vanishing-gradient picture.
+    pub fn hidden_gradients(&self, layer: usize) -> Result<Vec<f32>> {
+        self.program.read(layer_view(&self.graph.hidden_grads, layer)?)
     }
 
     /// The carried hidden state `[layers, batch, hidden]`.
@@ -304,6 +317,27 @@ impl Evaluator {
         }
         Ok((total / count as f64) as f32)
     }
+
+    /// Layer `layer`'s hidden activations h_1..h_T `[T, batch, hidden]` of the
+    /// last block evaluated (what a cell "sees" at each step of the input).
+    pub fn layer_outputs(&self, layer: usize) -> Result<Vec<f32>> {
+        self.program.read(layer_view(&self.graph.layer_outputs, layer)?)
+    }
+
+    /// The head's outputs z `[T, batch, outputs]` of the last block evaluated:
+    /// logits for a softmax or sigmoid head, the predictions of a linear head.
+    /// With a last-step readout, stream b's output is at row `(len_b - 1)·batch + b`.
+    pub fn head_outputs(&self) -> Result<Vec<f32>> {
+        self.program.read(self.graph.logits)
+    }
+}
+
+/// The view of layer `layer`, or an error naming the layers there are.
+fn layer_view(views: &[View], layer: usize) -> Result<View> {
+    views
+        .get(layer)
+        .copied()
+        .ok_or_else(|| Error::invalid("layer", layer, format!("the model has {} layers", views.len())))
 }
 
 /// Writes a block's per-block buffers into a program.

@@ -3,6 +3,7 @@ pub mod common;
 mod errors;
 mod golden;
 mod gradcheck;
+mod inside;
 mod kernels;
 mod learning;
 mod lengths;
