@@ -51,9 +51,10 @@ fn copy(
     }
 }
 
-// row_gather: out[r, :] = x[index[r], :] for rows of `width` (final states at
-// each stream's length, reversed sequences). Every index is below x's rows:
-// the host builds them from validated lengths.
+// row_gather: out[r, :] = (accumulate ? out[r, :] : 0) + x[index[r], :] for
+// rows of `width` (final states at each stream's length, reversed sequences,
+// the two directions' concatenation). Every index is below x's rows: the host
+// builds them from validated lengths.
 //   Bindings: 1 out [rows, width] f32, 2 x [.., width] f32, 3 index [rows] u32
 //   Grid: one invocation per element of out, 1D.
 
@@ -63,9 +64,9 @@ struct RowGatherParams {
     index_off: u32,
     len: u32,
     width: u32,
+    accumulate: u32,
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> gather_p: RowGatherParams;
@@ -81,6 +82,10 @@ fn row_gather(
     if i < gather_p.len {
         let r = i / gather_p.width;
         let source = gather_index[gather_p.index_off + r] * gather_p.width + i % gather_p.width;
-        dst[gather_p.out_off + i] = src[gather_p.x_off + source];
+        var value = src[gather_p.x_off + source];
+        if gather_p.accumulate != 0u {
+            value += dst[gather_p.out_off + i];
+        }
+        dst[gather_p.out_off + i] = value;
     }
 }

@@ -35,6 +35,22 @@ pub(crate) enum Mode {
     Infer,
 }
 
+/// The per-block buffers of a bidirectional plan (contents from `Feed`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bidirectional {
+    /// The block's inputs with each stream's valid steps reversed.
+    pub inputs_rev: View,
+    /// The reversal as a row permutation of `[T, B]` (its own inverse).
+    pub reverse_rows: View,
+    /// Half-rows of a layer's output ← rows of its `hs` (both directions).
+    pub cat_index: View,
+    /// Rows of a layer's `dh` (both directions) ← half-rows of ∂(output).
+    pub cat_inverse: View,
+    /// The same for the top layer (differs under a last-step readout).
+    pub cat_index_top: View,
+    pub cat_inverse_top: View,
+}
+
 /// A plan plus the views its owner reads and writes from the host.
 pub(crate) struct Graph {
     pub plan: Plan,
@@ -57,6 +73,8 @@ pub(crate) struct Graph {
     /// Per stream, the row of `hs_l` that becomes the carried state `[B]`
     /// (`len·B + b`), written per block (training and evaluation).
     pub final_rows: Option<View>,
+    /// A bidirectional model's reversed inputs and index maps.
+    pub bidirectional: Option<Bidirectional>,
     /// `[lr, 1-β₁ᵗ, 1-β₂ᵗ, 0]`, written per block (training only).
     pub hyper: Option<View>,
     /// The dropout seed of the block, `[1]` (training with dropout only).
@@ -78,12 +96,25 @@ impl Graph {
         let (Some(targets), Some(weights), Some(final_rows)) = (self.targets, self.weights, self.final_rows) else {
             return Err(Error::Internal("a block fed to a plan without a loss".into()));
         };
-        Ok(vec![
+        let mut views = vec![
             (self.inputs, feed.inputs),
             (targets, feed.targets),
             (weights, Values::Floats(feed.weights)),
             (final_rows, Values::Ids(feed.final_rows)),
-        ])
+        ];
+        match (self.bidirectional, feed.reversal) {
+            (Some(bi), Some(r)) => views.extend([
+                (bi.inputs_rev, r.inputs_rev),
+                (bi.reverse_rows, Values::Ids(r.reverse_rows)),
+                (bi.cat_index, Values::Ids(r.cat_index)),
+                (bi.cat_inverse, Values::Ids(r.cat_inverse)),
+                (bi.cat_index_top, Values::Ids(r.cat_index_top)),
+                (bi.cat_inverse_top, Values::Ids(r.cat_inverse_top)),
+            ]),
+            (None, None) => {}
+            _ => return Err(Error::Internal("a block fed for the other number of directions".into())),
+        }
+        Ok(views)
     }
 }
 
@@ -102,14 +133,12 @@ fn matmul(
     Op::Matmul(Matmul { c, a, b, bias, m, n, k, a_trans, b_trans, accumulate })
 }
 
-/// Per-layer buffers.
+/// Per-layer buffers of a generation plan.
 struct Layer {
     xw: View,
     hw: Option<View>,
     hs: View,
     cs: Option<View>,
-    /// The dropped-out copy of this layer's output (training, dropout, not the top layer).
-    dropped: Option<View>,
 }
 
 /// The loss a head trains with.
@@ -162,12 +191,28 @@ fn forward_step(cell: Cell, (w_hh, b_hh): (View, View), v: StepViews, batch: usi
     Op::Step { matmul, cell }
 }
 
+/// One direction of one layer: its parameters and per-step buffers. A
+/// reverse direction runs exactly like a forward one over its input with
+/// each stream's valid steps reversed (the `reverse_rows` permutation), so
+/// padding stays a suffix and every kernel and gradient is shared.
+struct Dir {
+    p: crate::params::LayerParams,
+    /// What it reads `[T·B, I]` (in its own step order).
+    input: View,
+    xw: View,
+    hw: Option<View>,
+    /// `[T+1, B, H]`, a part of the layer's `hs` buffer.
+    hs: View,
+    cs: Option<View>,
+}
+
 /// Builds the plan of one block of `steps` × `batch` for `config`.
 pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, steps: usize, mode: Mode) -> Graph {
     let (b, t_len, h) = (batch, steps, config.hidden);
     let cell = config.cell;
     let g = cell.gates() * h;
-    let (layers, classes) = (config.layers, config.outputs());
+    let (layers, classes, dirs) = (config.layers, config.outputs(), config.directions());
+    let width = config.output_width();
     let rows = t_len * b;
     let training = matches!(mode, Mode::Train { .. });
     let dropout = (training && config.dropout > 0.0 && layers > 1).then_some(config.dropout);
@@ -183,12 +228,14 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
     };
     let hyper = training.then(|| plan.buffer("hyper", 4, Elem::Float));
     let stats = plan.buffer("stats", 4, Elem::Float);
-    let state_h = plan.buffer("state_h", layers * b * h, Elem::Float);
-    let state_c = (cell == Cell::Lstm).then(|| plan.buffer("state_c", layers * b * h, Elem::Float));
-    let inputs = match config.input {
-        Input::Tokens { .. } => plan.buffer("tokens", rows, Elem::Id),
-        Input::Dense { features } => plan.buffer("inputs", rows * features, Elem::Float),
+    let state_len = layers * dirs * b * h;
+    let state_h = plan.buffer("state_h", state_len, Elem::Float);
+    let state_c = (cell == Cell::Lstm).then(|| plan.buffer("state_c", state_len, Elem::Float));
+    let input_buffer = |plan: &mut Plan, name: &str| match config.input {
+        Input::Tokens { .. } => plan.buffer(name, rows, Elem::Id),
+        Input::Dense { features } => plan.buffer(name, rows * features, Elem::Float),
     };
+    let inputs = input_buffer(&mut plan, "inputs");
     let loss = loss_kind(config.head);
     let targets = (mode != Mode::Infer).then(|| match loss.target_elem() {
         Elem::Id => plan.buffer("targets", rows, Elem::Id),
@@ -197,74 +244,130 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
     let weights = targets.map(|_| plan.buffer("loss_weights", rows, Elem::Float));
     let final_rows = targets.map(|_| plan.buffer("final_rows", b, Elem::Id));
     let dropout_seed = dropout.map(|_| plan.buffer("dropout_seed", 1, Elem::Id));
-    let net: Vec<Layer> = (0..layers)
-        .map(|l| Layer {
-            xw: plan.buffer(format!("xw_l{l}"), rows * g, Elem::Float),
-            hw: (cell == Cell::Gru).then(|| plan.buffer(format!("hw_l{l}"), rows * g, Elem::Float)),
-            hs: plan.buffer(format!("hs_l{l}"), (t_len + 1) * b * h, Elem::Float),
-            cs: (cell == Cell::Lstm).then(|| plan.buffer(format!("cs_l{l}"), (t_len + 1) * b * h, Elem::Float)),
-            dropped: (dropout.is_some() && l + 1 < layers)
-                .then(|| plan.buffer(format!("dropped_l{l}"), rows * h, Elem::Float)),
+    // Bidirectional: the reversed inputs and the per-block index maps (see `Feed`).
+    let bi = (dirs == 2).then(|| Bidirectional {
+        inputs_rev: input_buffer(&mut plan, "inputs_rev"),
+        reverse_rows: plan.buffer("reverse_rows", rows, Elem::Id),
+        cat_index: plan.buffer("cat_index", 2 * rows, Elem::Id),
+        cat_inverse: plan.buffer("cat_inverse", 2 * rows, Elem::Id),
+        cat_index_top: plan.buffer("cat_index_top", 2 * rows, Elem::Id),
+        cat_inverse_top: plan.buffer("cat_inverse_top", 2 * rows, Elem::Id),
+    });
+    let hs: Vec<View> =
+        (0..layers).map(|l| plan.buffer(format!("hs_l{l}"), dirs * (t_len + 1) * b * h, Elem::Float)).collect();
+    // A layer's output `[T·B, D·H]`: h_1..h_T itself, or both directions gathered side by side.
+    let out: Vec<View> = (0..layers)
+        .map(|l| match bi {
+            None => hs[l].rows(1, t_len, b * h),
+            Some(_) => plan.buffer(format!("out_l{l}"), rows * width, Elem::Float),
         })
         .collect();
+    let dropped: Vec<Option<View>> = (0..layers)
+        .map(|l| {
+            (dropout.is_some() && l + 1 < layers)
+                .then(|| plan.buffer(format!("dropped_l{l}"), rows * width, Elem::Float))
+        })
+        .collect();
+    // What layer l reads from below, in time order (after dropout, in training).
+    let below = |l: usize| match l {
+        0 => inputs,
+        _ => dropped[l - 1].unwrap_or(out[l - 1]),
+    };
+    let mut net: Vec<Vec<Dir>> = Vec::with_capacity(layers);
+    for (l, &hs_l) in hs.iter().enumerate() {
+        let input = config.layer_input(l);
+        let dir_views = (0..dirs)
+            .map(|d| {
+                let input = match (d, bi, l) {
+                    (0, _, _) => below(l),
+                    (_, Some(bi), 0) => bi.inputs_rev,
+                    _ => plan.buffer(format!("input_rev_l{l}"), rows * input, Elem::Float),
+                };
+                let name = |what: &str| format!("{what}_l{l}{}", if d == 1 { "_reverse" } else { "" });
+                Dir {
+                    p: layout.layer(l, d, dirs),
+                    input,
+                    xw: plan.buffer(name("xw"), rows * g, Elem::Float),
+                    hw: (cell == Cell::Gru).then(|| plan.buffer(name("hw"), rows * g, Elem::Float)),
+                    hs: hs_l.sub(d * (t_len + 1) * b * h, (t_len + 1) * b * h),
+                    cs: (cell == Cell::Lstm).then(|| plan.buffer(name("cs"), (t_len + 1) * b * h, Elem::Float)),
+                }
+            })
+            .collect();
+        net.push(dir_views);
+    }
     let logits = plan.buffer("logits", rows * classes, Elem::Float);
     let losses = targets.map(|_| plan.buffer("losses", rows, Elem::Float));
 
     let param = |offset: usize, len: usize| params.sub(offset, len);
     let (head_w_off, head_b_off) = layout.head();
-    let (head_w, head_b) = (param(head_w_off, classes * h), param(head_b_off, classes));
+    let (head_w, head_b) = (param(head_w_off, classes * width), param(head_b_off, classes));
     let step = |v: View, t: usize, width: usize| v.row(t, b * width);
-    // h_1..h_T of a layer: what the head reads.
-    let outputs = |l: usize| net[l].hs.rows(1, t_len, b * h);
-    // What layer l reads from the layer below (after dropout, in training).
-    let below = |l: usize| match l {
-        0 => inputs,
-        _ => net[l - 1].dropped.unwrap_or_else(|| outputs(l - 1)),
+    let gather = |out: View, x: View, index: View, width: usize, accumulate: bool| Op::RowGather {
+        out,
+        x,
+        index,
+        width,
+        accumulate,
     };
 
-    // ---- forward: carried state in, T steps per layer, head, loss, state out.
+    // ---- forward: carried state in, T steps per layer and direction, head, loss, state out.
     use Section::Forward as F;
-    for (l, layer) in net.iter().enumerate() {
-        let p = layout.layer(l);
+    for l in 0..layers {
         let input = config.layer_input(l);
-        let (w_ih, w_hh) = (param(p.weight_ih, g * input), param(p.weight_hh, g * h));
-        let (b_ih, b_hh) = (param(p.bias_ih, g), param(p.bias_hh, g));
-        plan.push(F, Op::Copy { dst: step(layer.hs, 0, h), src: state_h.row(l, b * h) });
-        if let (Some(cs), Some(state_c)) = (layer.cs, state_c) {
-            plan.push(F, Op::Copy { dst: step(cs, 0, h), src: state_c.row(l, b * h) });
-        }
-        // Input projection of all T·B positions at once, before the time loop.
-        match (l, config.input) {
-            (0, Input::Tokens { vocab }) => {
-                plan.push(F, Op::EmbedForward { out: layer.xw, weight: w_ih, bias: b_ih, tokens: inputs, vocab })
+        for (d, dir) in net[l].iter().enumerate() {
+            let p = dir.p;
+            let (w_ih, w_hh) = (param(p.weight_ih, g * input), param(p.weight_hh, g * h));
+            let (b_ih, b_hh) = (param(p.bias_ih, g), param(p.bias_hh, g));
+            let state = l * dirs + d;
+            plan.push(F, Op::Copy { dst: step(dir.hs, 0, h), src: state_h.row(state, b * h) });
+            if let (Some(cs), Some(state_c)) = (dir.cs, state_c) {
+                plan.push(F, Op::Copy { dst: step(cs, 0, h), src: state_c.row(state, b * h) });
             }
-            _ => plan.push(F, matmul(layer.xw, below(l), w_ih, Some(b_ih), (rows, g, input), false, true, false)),
-        }
-        for t in 0..t_len {
-            let views = StepViews {
-                gates: step(layer.xw, t, g),
-                hw: layer.hw.map(|hw| step(hw, t, g)),
-                h_prev: step(layer.hs, t, h),
-                h_next: step(layer.hs, t + 1, h),
-                c: layer.cs.map(|cs| (step(cs, t, h), step(cs, t + 1, h))),
+            // A reverse direction above layer 0 reads the layer below with each stream reversed.
+            if let (1, Some(bi), true) = (d, bi, l > 0) {
+                plan.push(F, gather(dir.input, below(l), bi.reverse_rows, input, false));
+            }
+            // Input projection of all T·B positions at once, before the time loop.
+            match (l, config.input) {
+                (0, Input::Tokens { vocab }) => {
+                    plan.push(F, Op::EmbedForward { out: dir.xw, weight: w_ih, bias: b_ih, tokens: dir.input, vocab })
+                }
+                _ => plan.push(F, matmul(dir.xw, dir.input, w_ih, Some(b_ih), (rows, g, input), false, true, false)),
+            }
+            for t in 0..t_len {
+                let views = StepViews {
+                    gates: step(dir.xw, t, g),
+                    hw: dir.hw.map(|hw| step(hw, t, g)),
+                    h_prev: step(dir.hs, t, h),
+                    h_next: step(dir.hs, t + 1, h),
+                    c: dir.cs.map(|cs| (step(cs, t, h), step(cs, t + 1, h))),
+                };
+                plan.push(F, forward_step(cell, (w_hh, b_hh), views, b, h));
+            }
+            // The carried state: h_T, or with per-block lengths each stream's state
+            // at its length (padding does not move it).
+            let state_out = |dst: View, all: View| match final_rows {
+                Some(index) => gather(dst, all, index, h, false),
+                None => Op::Copy { dst, src: step(all, t_len, h) },
             };
-            plan.push(F, forward_step(cell, (w_hh, b_hh), views, b, h));
+            plan.push(F, state_out(state_h.row(state, b * h), dir.hs));
+            if let (Some(cs), Some(state_c)) = (dir.cs, state_c) {
+                plan.push(F, state_out(state_c.row(state, b * h), cs));
+            }
         }
-        // The carried state: h_T, or with per-block lengths each stream's state
-        // at its length (padding does not move it).
-        let state_out = |dst: View, all: View| match final_rows {
-            Some(index) => Op::RowGather { out: dst, x: all, index, width: h },
-            None => Op::Copy { dst, src: step(all, t_len, h) },
-        };
-        plan.push(F, state_out(state_h.row(l, b * h), layer.hs));
-        if let (Some(cs), Some(state_c)) = (layer.cs, state_c) {
-            plan.push(F, state_out(state_c.row(l, b * h), cs));
+        // Both directions side by side, each at its time step (the top layer under a
+        // last-step readout puts the reverse direction's final state beside the last step).
+        if let Some(bi) = bi {
+            let index = if l + 1 == layers { bi.cat_index_top } else { bi.cat_index };
+            plan.push(F, gather(out[l], hs[l], index, h, false));
         }
-        if let (Some(dropped), Some(p), Some(seed)) = (layer.dropped, dropout, dropout_seed) {
-            plan.push(F, Op::Dropout { out: dropped, x: outputs(l), seed, salt: l as u32, p });
+        if let (Some(dropped), Some(p), Some(seed)) = (dropped[l], dropout, dropout_seed) {
+            plan.push(F, Op::Dropout { out: dropped, x: out[l], seed, salt: l as u32, p });
         }
     }
-    plan.push(F, matmul(logits, outputs(layers - 1), head_w, Some(head_b), (rows, classes, h), false, true, false));
+    let top = layers - 1;
+    plan.push(F, matmul(logits, out[top], head_w, Some(head_b), (rows, classes, width), false, true, false));
     match (targets, weights, losses) {
         (Some(targets), Some(weights), Some(losses)) => {
             let write_grad = training;
@@ -286,10 +389,11 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         targets,
         weights,
         final_rows,
+        bidirectional: bi,
         hyper,
         dropout_seed,
         stats,
-        layer_outputs: (0..layers).map(outputs).collect(),
+        layer_outputs: out.clone(),
         hidden_grads: Vec::new(),
         logits,
     };
@@ -297,104 +401,123 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         return graph(plan, grads, hyper);
     };
 
-    // ---- backward: logits now hold ∂L/∂logits (mean over T·B positions).
+    // ---- backward: logits now hold ∂L/∂logits (weighted per row).
     use Section::Backward as B;
-    let dh: Vec<View> = (0..layers).map(|l| plan.buffer(format!("dh_l{l}"), rows * h, Elem::Float)).collect();
-    let dxw: Vec<View> = (0..layers).map(|l| plan.buffer(format!("dxw_l{l}"), rows * g, Elem::Float)).collect();
-    let dhw: Vec<View> = match cell {
-        Cell::Gru => (0..layers).map(|l| plan.buffer(format!("dhw_l{l}"), rows * g, Elem::Float)).collect(),
-        _ => dxw.clone(),
-    };
+    // ∂L/∂h_t of each layer, both directions in one buffer (each in its own step order).
+    let dh: Vec<View> = (0..layers).map(|l| plan.buffer(format!("dh_l{l}"), dirs * rows * h, Elem::Float)).collect();
+    let dh_dir = |l: usize, d: usize| dh[l].sub(d * rows * h, rows * h);
+    // ∂L/∂(a layer's output) `[T·B, D·H]` before it is split between directions.
+    let dout = bi.map(|_| plan.buffer("dout", rows * width, Elem::Float));
+    let din_rev = bi.filter(|_| layers > 1).map(|_| plan.buffer("din_rev", rows * width, Elem::Float));
     let dc = (cell == Cell::Lstm).then(|| plan.buffer("dc", b * h, Elem::Float));
     let grad = |offset: usize, len: usize| grads.sub(offset, len);
     plan.push(B, Op::Fill { dst: grads, value: 0.0 });
     // ∂V += ∂logitsᵀ·H, ∂c += Σ_rows ∂logits, ∂H_top = ∂logits·V.
-    let top = layers - 1;
     plan.push(
         B,
-        matmul(grad(head_w_off, classes * h), logits, outputs(top), None, (classes, h, rows), true, false, true),
+        matmul(grad(head_w_off, classes * width), logits, out[top], None, (classes, width, rows), true, false, true),
     );
     plan.push(B, Op::ColumnSum { out: grad(head_b_off, classes), x: logits, cols: classes });
-    plan.push(B, matmul(dh[top], logits, head_w, None, (rows, h, classes), false, false, false));
-    for (l, layer) in net.iter().enumerate().rev() {
-        let p = layout.layer(l);
+    // ∂L/∂(layer l's output) lands in dh[l] directly, or in `dout` to be split.
+    let d_output = |l: usize| dout.unwrap_or(dh[l]);
+    plan.push(B, matmul(d_output(top), logits, head_w, None, (rows, width, classes), false, false, false));
+    for l in (0..layers).rev() {
         let input = config.layer_input(l);
-        let (w_ih, w_hh) = (param(p.weight_ih, g * input), param(p.weight_hh, g * h));
-        if let Some(dc) = dc {
-            // ∂L/∂c_T from the next block is cut, like ∂L/∂h_T.
-            plan.push(B, Op::Fill { dst: dc, value: 0.0 });
+        if let Some(bi) = bi {
+            let index = if l == top { bi.cat_inverse_top } else { bi.cat_inverse };
+            plan.push(B, gather(dh[l], d_output(l), index, h, false));
         }
-        // The cell op of step t's backward; it needs all of ∂h_t.
-        let backward_cell = |t: usize| {
-            let (dh_t, gates) = (step(dh[l], t, h), step(layer.xw, t, g));
-            let act = |activation| CellOp::RnnBackward {
-                dpre: step(dxw[l], t, g),
-                dh: dh_t,
-                h: step(layer.hs, t + 1, h),
-                activation,
+        for (d, dir) in net[l].iter().enumerate() {
+            let p = dir.p;
+            let (dh_l, w_hh) = (dh_dir(l, d), param(p.weight_hh, g * h));
+            let dxw = plan.buffer(format!("dxw_l{l}_{d}"), rows * g, Elem::Float);
+            let dhw = match cell {
+                Cell::Gru => plan.buffer(format!("dhw_l{l}_{d}"), rows * g, Elem::Float),
+                _ => dxw,
             };
-            match cell {
-                Cell::RnnTanh => act(Activation::Tanh),
-                Cell::RnnRelu => act(Activation::Relu),
-                Cell::Lstm => {
-                    let cs = layer.cs.expect("LSTM layers have c");
-                    let (c, c_prev) = (step(cs, t + 1, h), step(cs, t, h));
-                    let dc = dc.expect("LSTM has dc");
-                    CellOp::LstmBackward { dgates: step(dxw[l], t, g), dc, dh: dh_t, gates, c, c_prev, hidden: h }
-                }
-                Cell::Gru => CellOp::GruBackward {
-                    dxw: step(dxw[l], t, g),
-                    dhw: step(dhw[l], t, g),
-                    dh_prev: (t > 0).then(|| step(dh[l], t - 1, h)),
+            if let Some(dc) = dc {
+                // ∂L/∂c_T from the next block is cut, like ∂L/∂h_T.
+                plan.push(B, Op::Fill { dst: dc, value: 0.0 });
+            }
+            // The cell op of step t's backward; it needs all of ∂h_t.
+            let backward_cell = |t: usize| {
+                let (dh_t, gates) = (step(dh_l, t, h), step(dir.xw, t, g));
+                let act = |activation| CellOp::RnnBackward {
+                    dpre: step(dxw, t, g),
                     dh: dh_t,
-                    gates,
-                    hw: step(layer.hw.expect("GRU layers have hw"), t, g),
-                    h_prev: step(layer.hs, t, h),
-                    hidden: h,
-                },
-            }
-        };
-        // The last step's ∂h is complete (from above only); every earlier one
-        // is completed by the recurrent GEMM ∂h_{t-1} += ∂pre_t·W_hh, which runs
-        // in one launch with the cell backward of step t-1. The gradient into
-        // h_0 is not needed.
-        plan.push(B, Op::Cell(backward_cell(t_len - 1)));
-        for t in (1..t_len).rev() {
-            let matmul = Matmul {
-                c: step(dh[l], t - 1, h),
-                a: step(dhw[l], t, g),
-                b: w_hh,
-                bias: None,
-                m: b,
-                n: h,
-                k: g,
-                a_trans: false,
-                b_trans: false,
-                accumulate: true,
+                    h: step(dir.hs, t + 1, h),
+                    activation,
+                };
+                match cell {
+                    Cell::RnnTanh => act(Activation::Tanh),
+                    Cell::RnnRelu => act(Activation::Relu),
+                    Cell::Lstm => {
+                        let cs = dir.cs.expect("LSTM layers have c");
+                        let (c, c_prev) = (step(cs, t + 1, h), step(cs, t, h));
+                        let dc = dc.expect("LSTM has dc");
+                        CellOp::LstmBackward { dgates: step(dxw, t, g), dc, dh: dh_t, gates, c, c_prev, hidden: h }
+                    }
+                    Cell::Gru => CellOp::GruBackward {
+                        dxw: step(dxw, t, g),
+                        dhw: step(dhw, t, g),
+                        dh_prev: (t > 0).then(|| step(dh_l, t - 1, h)),
+                        dh: dh_t,
+                        gates,
+                        hw: step(dir.hw.expect("GRU layers have hw"), t, g),
+                        h_prev: step(dir.hs, t, h),
+                        hidden: h,
+                    },
+                }
             };
-            plan.push(B, Op::Step { matmul, cell: backward_cell(t - 1) });
-        }
-        // Weight gradients as single GEMMs over K = T·B, bias gradients as column sums.
-        let h_prevs = layer.hs.rows(0, t_len, b * h);
-        plan.push(B, matmul(grad(p.weight_hh, g * h), dhw[l], h_prevs, None, (g, h, rows), true, false, true));
-        plan.push(B, Op::ColumnSum { out: grad(p.bias_hh, g), x: dhw[l], cols: g });
-        plan.push(B, Op::ColumnSum { out: grad(p.bias_ih, g), x: dxw[l], cols: g });
-        let dw_ih = grad(p.weight_ih, g * input);
-        match (l, config.input) {
-            (0, Input::Tokens { vocab }) => {
-                plan.push(B, Op::EmbedBackward { dweight: dw_ih, dout: dxw[0], tokens: inputs, vocab })
+            // The last step's ∂h is complete (from above only); every earlier one
+            // is completed by the recurrent GEMM ∂h_{t-1} += ∂pre_t·W_hh, which runs
+            // in one launch with the cell backward of step t-1. The gradient into
+            // h_0 is not needed.
+            plan.push(B, Op::Cell(backward_cell(t_len - 1)));
+            for t in (1..t_len).rev() {
+                let matmul = Matmul {
+                    c: step(dh_l, t - 1, h),
+                    a: step(dhw, t, g),
+                    b: w_hh,
+                    bias: None,
+                    m: b,
+                    n: h,
+                    k: g,
+                    a_trans: false,
+                    b_trans: false,
+                    accumulate: true,
+                };
+                plan.push(B, Op::Step { matmul, cell: backward_cell(t - 1) });
             }
-            _ => plan.push(B, matmul(dw_ih, dxw[l], below(l), None, (g, input, rows), true, false, true)),
-        }
-        if l > 0 {
-            // ∂H_{l-1} = ∂xw·W_ih, then back through the dropout mask.
-            plan.push(B, matmul(dh[l - 1], dxw[l], w_ih, None, (rows, input, g), false, false, false));
-            if let (Some(p), Some(seed)) = (dropout, dropout_seed) {
-                plan.push(B, Op::DropoutBackward { dx: dh[l - 1], seed, salt: (l - 1) as u32, p });
+            // Weight gradients as single GEMMs over K = T·B, bias gradients as column sums.
+            let h_prevs = dir.hs.rows(0, t_len, b * h);
+            plan.push(B, matmul(grad(p.weight_hh, g * h), dhw, h_prevs, None, (g, h, rows), true, false, true));
+            plan.push(B, Op::ColumnSum { out: grad(p.bias_hh, g), x: dhw, cols: g });
+            plan.push(B, Op::ColumnSum { out: grad(p.bias_ih, g), x: dxw, cols: g });
+            let dw_ih = grad(p.weight_ih, g * input);
+            match (l, config.input) {
+                (0, Input::Tokens { vocab }) => {
+                    plan.push(B, Op::EmbedBackward { dweight: dw_ih, dout: dxw, tokens: dir.input, vocab })
+                }
+                _ => plan.push(B, matmul(dw_ih, dxw, dir.input, None, (g, input, rows), true, false, true)),
             }
+            if l > 0 {
+                // ∂(input) = ∂xw·W_ih: straight into ∂(output of l-1) for the forward
+                // direction, through the reversal (its own inverse) for the reverse one.
+                let w_ih = param(p.weight_ih, g * input);
+                match (d, bi, din_rev) {
+                    (1, Some(bi), Some(din_rev)) => {
+                        plan.push(B, matmul(din_rev, dxw, w_ih, None, (rows, input, g), false, false, false));
+                        plan.push(B, gather(d_output(l - 1), din_rev, bi.reverse_rows, input, true));
+                    }
+                    _ => plan.push(B, matmul(d_output(l - 1), dxw, w_ih, None, (rows, input, g), false, false, false)),
+                }
+            }
+        }
+        if let (true, Some(p), Some(seed)) = (l > 0, dropout, dropout_seed) {
+            plan.push(B, Op::DropoutBackward { dx: d_output(l - 1), seed, salt: (l - 1) as u32, p });
         }
     }
-
     // ---- update: global norm (clip factor on the device), then one optimizer dispatch.
     use Section::Update as U;
     let partials = plan.buffer("norm_partials", layout.total().div_ceil(NORM_CHUNK), Elem::Float);
@@ -455,7 +578,6 @@ pub(crate) fn build_generation(config: &ModelConfig, layout: &ParamLayout, strea
             hw: (cell == Cell::Gru).then(|| plan.buffer(format!("hw_l{l}"), n * g, Elem::Float)),
             hs: plan.buffer(format!("hs_l{l}"), 2 * n * h, Elem::Float),
             cs: (cell == Cell::Lstm).then(|| plan.buffer(format!("cs_l{l}"), 2 * n * h, Elem::Float)),
-            dropped: None,
         })
         .collect();
     let param = |offset: usize, len: usize| params.sub(offset, len);
@@ -470,7 +592,7 @@ pub(crate) fn build_generation(config: &ModelConfig, layout: &ParamLayout, strea
     let (head_w_off, head_b_off) = layout.head();
     for t in 0..steps {
         for (l, layer) in net.iter().enumerate() {
-            let p = layout.layer(l);
+            let p = layout.layer(l, 0, 1);
             let input = config.layer_input(l);
             let (w_ih, b_ih) = (param(p.weight_ih, g * input), param(p.bias_ih, g));
             if l == 0 {

@@ -158,6 +158,7 @@ pub(crate) fn model_metadata(config: &ModelConfig, vocab: Option<&Vocab>) -> Has
         Readout::LastStep => "last_step",
     };
     m.insert("readout".into(), readout.into());
+    m.insert("bidirectional".into(), config.bidirectional.to_string());
     m.insert("dropout".into(), config.dropout.to_string());
     m.insert("config".into(), format!("{config:?}"));
     if let Some(v) = vocab {
@@ -186,8 +187,13 @@ pub(crate) fn config_from(file: &File) -> Result<(ModelConfig, Option<Vocab>)> {
         Some("last_step") => Readout::LastStep,
         Some(other) => return Err(file.error(format!("unknown readout {other:?}"))),
     };
+    let bidirectional = match meta.get("bidirectional") {
+        None => false,
+        Some(_) => file.meta(&meta, "bidirectional")?,
+    };
     let config = ModelConfig {
         readout,
+        bidirectional,
         cell: Cell::from_name(&cell)?,
         layers: file.meta(&meta, "layers")?,
         hidden: file.meta(&meta, "hidden")?,

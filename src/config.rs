@@ -128,6 +128,13 @@ pub struct ModelConfig {
     pub head: Head,
     /// Where the head reads and the loss applies.
     pub readout: Readout,
+    /// Run every layer in both directions (PyTorch's `bidirectional`): a
+    /// reverse direction with its own `*_reverse` weights reads each sequence
+    /// backwards from its last valid step, and the layer's output is
+    /// `[forward h; reverse h]` (2H wide) at every step. Whole-sequence
+    /// tasks only: it cannot generate, and the state is not carried across
+    /// blocks in a meaningful way for the reverse direction.
+    pub bidirectional: bool,
     /// Dropout probability on the output of every layer but the last, in
     /// training only (PyTorch's `dropout` argument); 0 records no op at all.
     pub dropout: f32,
@@ -143,6 +150,7 @@ impl ModelConfig {
             input: Input::Tokens { vocab },
             head: Head::Softmax { classes: vocab },
             readout: Readout::EveryStep,
+            bidirectional: false,
             dropout: 0.0,
         }
     }
@@ -156,16 +164,28 @@ impl ModelConfig {
             input: Input::Dense { features },
             head,
             readout: Readout::EveryStep,
+            bidirectional: false,
             dropout: 0.0,
         }
     }
 
-    /// Width of layer `layer`'s input: the vocabulary or features for layer 0, `hidden` above it.
+    /// Width of layer `layer`'s input: the vocabulary or features for layer
+    /// 0, the output of the layer below above it.
     pub fn layer_input(&self, layer: usize) -> usize {
         match layer {
             0 => self.input_width(),
-            _ => self.hidden,
+            _ => self.output_width(),
         }
+    }
+
+    /// Directions per layer: 2 when bidirectional, else 1.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional { 2 } else { 1 }
+    }
+
+    /// Width of every layer's output (and the head's input): directions · hidden.
+    pub fn output_width(&self) -> usize {
+        self.directions() * self.hidden
     }
 
     /// Width of the first layer's input: the vocabulary or the features.

@@ -118,6 +118,80 @@ pub(crate) struct Feed {
     pub weights: Vec<f32>,
     /// Per stream, the row of `hs [(T+1)·B, H]` holding its final state: `len·B + b`.
     pub final_rows: Vec<u32>,
+    /// A bidirectional model's reversed inputs and index maps.
+    pub reversal: Option<Reversal>,
+}
+
+/// What a bidirectional plan needs per block. The reverse direction reads
+/// stream b's steps `len_b - 1, …, 0`, then the padding: row `s·B + b` of
+/// its step order is row `reverse_rows[s·B + b]` of time order (a
+/// permutation that is its own inverse). A layer's output `[T·B, 2H]` is
+/// gathered as half-rows of H from its `hs` buffer, which holds both
+/// directions' `[T+1, B, H]` rows one after the other.
+pub(crate) struct Reversal {
+    pub inputs_rev: Values,
+    pub reverse_rows: Vec<u32>,
+    /// Half-row `2r + d` of the output ← row of `hs` (d = direction).
+    pub cat_index: Vec<u32>,
+    /// Row of `dh` (both directions' `[T, B, H]`, one after the other) ← half-row of ∂(output).
+    pub cat_inverse: Vec<u32>,
+    /// The top layer's maps: the same, except that under a last-step readout
+    /// each stream's last row carries the reverse direction's final state
+    /// (PyTorch's `h_n`) instead of its state at that time step.
+    pub cat_index_top: Vec<u32>,
+    pub cat_inverse_top: Vec<u32>,
+}
+
+/// Rows of `per` values taken in the order `index`.
+fn permute_rows<T: Copy>(index: &[u32], per: usize, values: &[T]) -> Vec<T> {
+    index.iter().flat_map(|&r| values[r as usize * per..(r as usize + 1) * per].iter().copied()).collect()
+}
+
+impl Reversal {
+    fn new(inputs: &Values, lengths: &[usize], steps: usize, last_step: bool) -> Reversal {
+        let batch = lengths.len();
+        let rows = steps * batch;
+        let reverse_rows: Vec<u32> = (0..rows)
+            .map(|r| {
+                let (t, b) = (r / batch, r % batch);
+                let t = if t < lengths[b] { lengths[b] - 1 - t } else { t };
+                (t * batch + b) as u32
+            })
+            .collect();
+        let inputs_rev = match inputs {
+            Values::Ids(ids) => Values::Ids(permute_rows(&reverse_rows, 1, ids)),
+            Values::Floats(x) => Values::Floats(permute_rows(&reverse_rows, x.len() / rows, x)),
+        };
+        // hs rows: forward (t+1)·B + b, reverse (T+1)·B + (s+1)·B + b; dh rows: forward
+        // t·B + b, reverse T·B + s·B + b.
+        let reverse_hs = (steps + 1) * batch;
+        let mut cat_index = vec![0u32; 2 * rows];
+        let mut cat_inverse = vec![0u32; 2 * rows];
+        for r in 0..rows {
+            let s = reverse_rows[r] as usize;
+            cat_index[2 * r] = (batch + r) as u32;
+            cat_index[2 * r + 1] = (reverse_hs + batch + s) as u32;
+            cat_inverse[r] = (2 * r) as u32;
+            cat_inverse[rows + s] = (2 * r + 1) as u32;
+        }
+        let (mut cat_index_top, mut cat_inverse_top) = (cat_index.clone(), cat_inverse.clone());
+        if last_step {
+            for (b, &len) in lengths.iter().enumerate() {
+                // Stream b's last valid row reads the reverse direction's final
+                // state (its step len-1, whose time-aligned row is time 0) instead
+                // of its step 0. In the inverse, the final state takes the last
+                // row's gradient, and step 0 (read by no row now) takes time 0's,
+                // which is zero (the loss reads only the last row) unless len = 1,
+                // when the two are one row and the second assignment wins.
+                let last = (len - 1) * batch + b;
+                let (first_step, final_step) = (b, (len - 1) * batch + b);
+                cat_index_top[2 * last + 1] = (reverse_hs + batch + final_step) as u32;
+                cat_inverse_top[rows + first_step] = (2 * b + 1) as u32;
+                cat_inverse_top[rows + final_step] = (2 * last + 1) as u32;
+            }
+        }
+        Reversal { inputs_rev, reverse_rows, cat_index, cat_inverse, cat_index_top, cat_inverse_top }
+    }
 }
 
 /// The contents of one buffer.
@@ -262,7 +336,8 @@ impl Block {
             weights[r] = 1.0 / terms as f32;
         }
         let final_rows = (0..batch).map(|b| (lengths[b] * batch + b) as u32).collect();
-        Ok(Feed { inputs, targets, weights, final_rows })
+        let reversal = config.bidirectional.then(|| Reversal::new(&inputs, &lengths, steps, last_step));
+        Ok(Feed { inputs, targets, weights, final_rows, reversal })
     }
 }
 

@@ -45,8 +45,8 @@ pub(crate) struct LayerParams {
 }
 
 /// The layout of every parameter of a model, in PyTorch's order: per layer
-/// `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`, then
-/// `head.weight`, `head.bias`.
+/// `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}` (then the
+/// same with `_reverse` when bidirectional), then `head.weight`, `head.bias`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParamLayout {
     tensors: Vec<ParamTensor>,
@@ -65,12 +65,14 @@ impl ParamLayout {
             total += len;
         };
         for k in 0..config.layers {
-            push(format!("weight_ih_l{k}"), vec![gates, config.layer_input(k)]);
-            push(format!("weight_hh_l{k}"), vec![gates, config.hidden]);
-            push(format!("bias_ih_l{k}"), vec![gates]);
-            push(format!("bias_hh_l{k}"), vec![gates]);
+            for suffix in ["", "_reverse"].into_iter().take(config.directions()) {
+                push(format!("weight_ih_l{k}{suffix}"), vec![gates, config.layer_input(k)]);
+                push(format!("weight_hh_l{k}{suffix}"), vec![gates, config.hidden]);
+                push(format!("bias_ih_l{k}{suffix}"), vec![gates]);
+                push(format!("bias_hh_l{k}{suffix}"), vec![gates]);
+            }
         }
-        push("head.weight".into(), vec![config.outputs(), config.hidden]);
+        push("head.weight".into(), vec![config.outputs(), config.output_width()]);
         push("head.bias".into(), vec![config.outputs()]);
         ParamLayout { tensors, total }
     }
@@ -90,8 +92,10 @@ impl ParamLayout {
         self.tensors.iter().find(|t| t.name == name)
     }
 
-    pub(crate) fn layer(&self, k: usize) -> LayerParams {
-        let at = |i: usize| self.tensors[4 * k + i].offset;
+    /// Direction `dir` (0 forward, 1 reverse) of layer `k` in a model of
+    /// `directions` directions per layer.
+    pub(crate) fn layer(&self, k: usize, dir: usize, directions: usize) -> LayerParams {
+        let at = |i: usize| self.tensors[4 * (k * directions + dir) + i].offset;
         LayerParams { weight_ih: at(0), weight_hh: at(1), bias_ih: at(2), bias_hh: at(3) }
     }
 

@@ -177,9 +177,9 @@ pub enum Op {
     Copy { dst: View, src: View },
     /// See [`Matmul`].
     Matmul(Matmul),
-    /// `out[r, :] = x[index[r], :]` over rows of `width`; the host writes
-    /// `index` (ids below x's row count) per block.
-    RowGather { out: View, x: View, index: View, width: usize },
+    /// `out[r, :] = (accumulate ? out[r, :] : 0) + x[index[r], :]` over rows
+    /// of `width`; the host writes `index` (ids below x's row count) per block.
+    RowGather { out: View, x: View, index: View, width: usize, accumulate: bool },
     /// Token input projection as a gather: `out[r, j] = weight[j, tokens[r]] + bias[j]`;
     /// out `[n, g]`, weight `[g, vocab]`, bias `[g]`, tokens `[n]`.
     EmbedForward { out: View, weight: View, bias: View, tokens: View, vocab: usize },
@@ -342,7 +342,7 @@ impl Op {
                 want("b", mm.b, mm.k * mm.n)?;
                 mm.bias.map_or(Ok(()), |b| want("bias", b, mm.n))
             }
-            Op::RowGather { out, x, index, width } => {
+            Op::RowGather { out, x, index, width, .. } => {
                 divides("x", x, width)?;
                 want("out", out, index.len * width)
             }

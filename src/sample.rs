@@ -64,6 +64,9 @@ impl Sampler {
     pub fn with_streams(model: &Model, vocab: &Vocab, streams: usize) -> Result<Sampler> {
         crate::config::positive("streams", streams)?;
         let c = model.config();
+        if c.bidirectional {
+            return Err(Error::Mismatch("a bidirectional model reads the future and cannot generate".into()));
+        }
         if !matches!(c.head, Head::Softmax { .. }) || c.vocab() != Some(vocab.len()) || vocab.len() != c.outputs() {
             return Err(Error::Mismatch(format!(
                 "a sampler needs token input and a softmax head over one vocabulary: {} characters for {:?} and {:?}",

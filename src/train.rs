@@ -114,36 +114,38 @@ impl Trainer {
         self.layer_outputs(self.model.config().layers - 1)
     }
 
-    /// Layer `layer`'s hidden activations h_1..h_T of the last block `[T, batch, hidden]`.
+    /// Layer `layer`'s output at every step of the last block `[T, batch,
+    /// directions · hidden]` (both directions side by side when bidirectional).
     pub fn layer_outputs(&self, layer: usize) -> Result<Vec<f32>> {
         self.program.read(layer_view(&self.graph.layer_outputs, layer)?)
     }
 
-    /// ∂L/∂h_t of layer `layer` for every step of the last block `[T, batch,
-    /// hidden]` (all of it: from the layer above or the head, and through the
-    /// recurrence). Its norm against the distance from the loss is the
-    /// vanishing-gradient picture.
+    /// ∂L/∂h_t of layer `layer` for every step of the last block `[directions,
+    /// T, batch, hidden]` (all of it: from the layer above or the head, and
+    /// through the recurrence; a reverse direction's steps in its own order,
+    /// each stream read backwards from its last valid step). Its norm against
+    /// the distance from the loss is the vanishing-gradient picture.
     pub fn hidden_gradients(&self, layer: usize) -> Result<Vec<f32>> {
         self.program.read(layer_view(&self.graph.hidden_grads, layer)?)
     }
 
-    /// The carried hidden state `[layers, batch, hidden]`.
+    /// The carried hidden state `[layers · directions, batch, hidden]` (PyTorch's `h_n`).
     pub fn hidden_state(&self) -> Result<Vec<f32>> {
         self.program.read(self.graph.state_h)
     }
 
-    /// Sets the carried hidden state `[layers, batch, hidden]`.
+    /// Sets the carried hidden state `[layers · directions, batch, hidden]`.
     pub fn set_hidden_state(&mut self, state: &[f32]) -> Result<()> {
         check_finite("hidden state", state)?;
         self.program.write(self.graph.state_h, state)
     }
 
-    /// The carried LSTM cell state `[layers, batch, hidden]`; an error for other cells.
+    /// The carried LSTM cell state `[layers · directions, batch, hidden]`; an error for other cells.
     pub fn cell_state(&self) -> Result<Vec<f32>> {
         self.program.read(self.state_c()?)
     }
 
-    /// Sets the carried LSTM cell state `[layers, batch, hidden]`.
+    /// Sets the carried LSTM cell state `[layers · directions, batch, hidden]`.
     pub fn set_cell_state(&mut self, state: &[f32]) -> Result<()> {
         check_finite("cell state", state)?;
         self.program.write(self.state_c()?, state)
@@ -166,7 +168,8 @@ impl Trainer {
             return Err(Error::shape("stream index", format!("< {b}"), stream));
         }
         let zeros = vec![0.0; h];
-        for l in 0..self.model.config().layers {
+        // State rows are (layer, direction) pairs, PyTorch's h_n order.
+        for l in 0..self.model.config().layers * self.model.config().directions() {
             for state in [Some(self.graph.state_h), self.graph.state_c].into_iter().flatten() {
                 self.program.write(state.sub((l * b + stream) * h, h), &zeros)?;
             }
@@ -182,7 +185,8 @@ impl Trainer {
         for (i, view) in self.graph.opt_state.iter().enumerate() {
             tensors.push((format!("optimizer_state{i}"), vec![view.len], self.program.read(*view)?));
         }
-        let (l, b, h) = (self.model.config().layers, self.config.batch, self.model.config().hidden);
+        let c = self.model.config();
+        let (l, b, h) = (c.layers * c.directions(), self.config.batch, c.hidden);
         for (name, view) in [("state_h", Some(self.graph.state_h)), ("state_c", self.graph.state_c)] {
             if let Some(view) = view {
                 tensors.push((name.to_string(), vec![l, b, h], self.program.read(view)?));
@@ -209,7 +213,8 @@ impl Trainer {
                 self.config.optimizer.name()
             )));
         }
-        let (l, b, h) = (self.model.config().layers, self.config.batch, self.model.config().hidden);
+        let c = self.model.config();
+        let (l, b, h) = (c.layers * c.directions(), self.config.batch, c.hidden);
         let mut views: Vec<(String, View, Vec<usize>)> = self
             .graph
             .opt_state

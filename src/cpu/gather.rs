@@ -2,11 +2,16 @@
 
 use crate::cpu::Scalar;
 
-/// `out[r, :] = x[index[r], :]` over rows of `width`. Indices come from
-/// validated lengths, so each is below x's rows (checked, not clamped).
-pub fn row_gather<F: Scalar>(out: &mut [F], x: &[F], index: &[u32], width: usize) {
+/// `out[r, :] = (accumulate ? out[r, :] : 0) + x[index[r], :]` over rows of
+/// `width`. Indices come from validated lengths, so each is below x's rows
+/// (checked by the slice index, never clamped).
+pub fn row_gather<F: Scalar>(out: &mut [F], x: &[F], index: &[u32], width: usize, accumulate: bool) {
     for (row, &i) in out.chunks_exact_mut(width).zip(index) {
-        let i = i as usize * width;
-        row.copy_from_slice(&x[i..i + width]);
+        let source = &x[i as usize * width..(i as usize + 1) * width];
+        if accumulate {
+            row.iter_mut().zip(source).for_each(|(o, &v)| *o += v);
+        } else {
+            row.copy_from_slice(source);
+        }
     }
 }

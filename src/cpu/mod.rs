@@ -198,7 +198,9 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
                 mm.b_trans,
                 mm.accumulate,
             ),
-            Op::RowGather { out, x, index, width } => gather::row_gather(mem.w(out), mem.r(x), mem.ids(index), width),
+            Op::RowGather { out, x, index, width, accumulate } => {
+                gather::row_gather(mem.w(out), mem.r(x), mem.ids(index), width, accumulate)
+            }
             Op::EmbedForward { out, weight, bias, tokens, vocab } => {
                 k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab)
             }

@@ -95,7 +95,7 @@ fn example_ops() -> Vec<Op> {
     vec![
         Op::Fill { dst: view(0, 300), value: 1.5 },
         Op::Copy { dst: view(0, 300), src: view(1, 300) },
-        Op::RowGather { out: view(0, 3 * 5), x: view(1, 7 * 5), index: view(2, 3), width: 5 },
+        Op::RowGather { out: view(0, 3 * 5), x: view(1, 7 * 5), index: view(2, 3), width: 5, accumulate: true },
         Op::Matmul(matmul),
         Op::Matmul(Matmul { bias: None, a_trans: false, b_trans: false, accumulate: false, ..matmul }),
         Op::EmbedForward {

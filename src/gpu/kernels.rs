@@ -230,14 +230,15 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             dispatch(&COPY, vec![dst, src], params, grid_per_item(dst.len))
         }
         Op::Matmul(ref mm) => lower_matmul(mm),
-        Op::RowGather { out, x, index, width } => {
+        Op::RowGather { out, x, index, width, accumulate } => {
             let params = RowGatherParams {
                 out_off: off(out),
                 x_off: off(x),
                 index_off: off(index),
                 len: u32_of(out.len),
                 width: u32_of(width),
-                _pad: [0; 3],
+                accumulate: accumulate.into(),
+                _pad: [0; 2],
             };
             dispatch(&ROW_GATHER, vec![out, x, index], params, grid_per_item(out.len))
         }

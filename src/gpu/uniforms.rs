@@ -375,6 +375,7 @@ pub(crate) struct RowGatherParams {
     pub index_off: u32,
     pub len: u32,
     pub width: u32,
-    pub _pad: [u32; 3],
+    pub accumulate: u32,
+    pub _pad: [u32; 2],
 }
 const _: () = assert!(std::mem::size_of::<RowGatherParams>() == 32);

@@ -26,8 +26,9 @@ fn check_model(config: &ModelConfig, block: &Block) {
     let params: Vec<f64> = layout.init(config.hidden, 3).iter().map(|&x| x as f64 * 2.0).collect();
     // A non-zero carried state (h, and c for LSTM), so the gradient through it is exercised.
     let to64 = |v: Vec<f32>| v.into_iter().map(|x| x as f64).collect::<Vec<f64>>();
-    let h0 = to64(random_values(2 * 3 * 5, 0.5, 5));
-    let c0 = to64(random_values(2 * 3 * 5, 0.5, 6));
+    let state = 2 * config.directions() * 3 * 5;
+    let h0 = to64(random_values(state, 0.5, 5));
+    let c0 = to64(random_values(state, 0.5, 6));
     let c0 = (cell == Cell::Lstm).then_some(&c0[..]);
     let loss = |p: &[f64]| loss_and_gradients(&config, p, block, Some(&h0), c0, 0).unwrap().loss;
     let grads = loss_and_gradients(&config, &params, block, Some(&h0), c0, 0).unwrap().grads;
@@ -111,4 +112,22 @@ fn cpu_gradients_with_lengths_and_last_step_readout_match_finite_differences() {
     let head = Head::Linear { outputs: 2 };
     let config = ModelConfig::dense(Cell::RnnTanh, 2, 5, 3, head);
     check_model(&config, &dense_block(4, 3, 3, head, 9).with_lengths(lengths).unwrap());
+}
+
+/// Bidirectional layers (the reverse direction reads each stream backwards
+/// from its last valid step), with lengths, under both readouts and inputs.
+#[test]
+fn cpu_bidirectional_gradients_match_finite_differences() {
+    use rnn_wgpu::{Readout, Targets};
+    let lengths = vec![3, 4, 1];
+    let tokens = random_block(4, 3, 7, 13);
+    let config = ModelConfig { bidirectional: true, dropout: 0.0, ..small(Cell::Gru, 2, 5, 7) };
+    check_model(&config, &tokens.clone().with_lengths(lengths.clone()).unwrap());
+    let config = ModelConfig { readout: Readout::LastStep, ..config };
+    let block = Block::with(4, 3, tokens.inputs, Targets::Classes(vec![2, 0, 5])).unwrap();
+    check_model(&config, &block.with_lengths(lengths.clone()).unwrap());
+    // Dense input, a linear head, and dropout between the layers (on both directions' output).
+    let head = Head::Linear { outputs: 2 };
+    let config = ModelConfig { bidirectional: true, dropout: 0.4, ..ModelConfig::dense(Cell::Lstm, 2, 5, 3, head) };
+    check_model(&config, &dense_block(4, 3, 3, head, 7).with_lengths(lengths).unwrap());
 }
