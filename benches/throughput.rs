@@ -25,6 +25,11 @@
 //! are printed as markdown tables and written to `target/bench-report.md`.
 //! Without `--bench` (`cargo test --benches`) Criterion runs each routine
 //! once and the tables are skipped.
+//!
+//! `RNN_WGPU_BENCH_ONLY=kernels cargo bench --bench throughput` runs only the
+//! kernel table (a few minutes less). When the adapter uses the optional
+//! subgroup kernels, the matmul rows also time the portable kernel on the
+//! same device (`Device::without_subgroups`).
 
 #[path = "support/kernels.rs"]
 mod kernels;
@@ -147,8 +152,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("{report}");
 
+    let kernels_only = std::env::var("RNN_WGPU_BENCH_ONLY").is_ok_and(|v| v == "kernels");
+    let setups = if kernels_only { &SETUPS[..0] } else { &SETUPS[..] };
     let mut train_rows = Vec::new();
-    for (i, setup) in SETUPS.iter().enumerate() {
+    for (i, setup) in setups.iter().enumerate() {
         let streams = Streams::new(&tokens, setup.batch, setup.bptt)?;
         let blocks: Vec<Block> = (0..BLOCKS).map(|i| streams.block(i)).collect();
         let mut group = criterion.benchmark_group(format!("train_{}", setup.id()));
@@ -208,7 +215,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut infer_rows = Vec::new();
     let mut group = criterion.benchmark_group(format!("infer_{}", infer.id()));
     group.sampling_mode(SamplingMode::Flat);
-    for (backend, device) in &devices {
+    for (backend, device) in devices.iter().filter(|_| !kernels_only) {
         let model = infer.model(device, vocab.len())?;
         let mut sampler = Sampler::new(&model, &vocab)?.seed(0);
         let mut batch_sampler = Sampler::with_streams(&model, &vocab, EVAL_BATCH)?.seed(0);
@@ -275,10 +282,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
+    // The portable matmul beside the subgroup one, on the same adapter.
+    let portable =
+        devices.iter().find(|(_, d)| d.uses_subgroups()).map(|(_, d)| ("gpu portable", d.without_subgroups()));
     let mut kernel_rows = Vec::new();
     for case in kernels::cases(vocab.len()) {
         let mut measures = Vec::new();
-        for (backend, device) in &devices {
+        let twin = portable.iter().filter(|_| case.kernel == "matmul");
+        for (backend, device) in devices.iter().chain(twin) {
             eprintln!("kernel {} {} on {backend}", case.kernel, case.shape);
             measures.push((*backend, case.measure(device)?));
         }
@@ -396,15 +407,15 @@ fn infer_table(out: &mut String, rows: &[InferRow], setup: &Setup) -> std::fmt::
 
 fn kernel_table(out: &mut String, rows: &[(kernels::Case, Vec<(&str, kernels::Measure)>)]) -> std::fmt::Result {
     writeln!(out, "\n### Kernels\n")?;
-    writeln!(out, "| kernel | shape | unit | GPU | CPU | GPU/CPU | GPU µs/op (R) | CPU µs/op (R) |")?;
-    writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|")?;
+    writeln!(out, "| kernel | shape | unit | GPU | GPU portable | CPU | GPU/CPU | GPU µs/op (R) | CPU µs/op (R) |")?;
+    writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|")?;
     for (case, measures) in rows {
         let get = |backend: &str| measures.iter().find(|(b, _)| *b == backend).map(|(_, m)| *m);
         let rate = |m: Option<kernels::Measure>| m.map(|m| case.work.rate(m.secs_per_op));
         let show = |m: Option<kernels::Measure>| {
             m.map_or("-".to_string(), |m| format!("{:.0} ({})", m.secs_per_op * 1e6, m.reps))
         };
-        let (gpu, cpu) = (get("gpu"), get("cpu"));
+        let (gpu, portable, cpu) = (get("gpu"), get("gpu portable"), get("cpu"));
         let fmt_rate = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
         let ratio = match (rate(gpu), rate(cpu)) {
             (Some(g), Some(c)) => format_ratio(g / c),
@@ -412,11 +423,12 @@ fn kernel_table(out: &mut String, rows: &[(kernels::Case, Vec<(&str, kernels::Me
         };
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {ratio} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {ratio} | {} | {} |",
             case.kernel,
             case.shape,
             case.work.unit(),
             fmt_rate(rate(gpu)),
+            fmt_rate(rate(portable)),
             fmt_rate(rate(cpu)),
             show(gpu),
             show(cpu)
@@ -427,6 +439,8 @@ fn kernel_table(out: &mut String, rows: &[(kernels::Case, Vec<(&str, kernels::Me
         "\nOne op repeated R times in one plan through `run_plan`; time/op = (t(R) − t(1)) / (R − 1), each \
          plan timed on its second call, so buffer creation, upload, bind groups and readback cancel out. \
          GEMM shapes are those of configs (b) and (e) (flags as the block plan records them); cell kernels \
-         count the bytes they must read plus write per dispatch."
+         count the bytes they must read plus write per dispatch. \"GPU\" is the kernel the device uses \
+         (the subgroup matmul where the adapter offers subgroups); \"GPU portable\" the matmul without \
+         optional features on the same adapter."
     )
 }

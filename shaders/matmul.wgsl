@@ -1,4 +1,7 @@
 // matmul: C[m,n] = (accumulate ? C : 0) + op(A)[m,k] · op(B)[k,n] + (has_bias ? bias[n] : 0)
+// The portable kernel: no optional feature. The tile loop and register block
+// are in matmul_tile.wgsl (appended to this file); matmul_subgroup.wgsl is the
+// same kernel with subgroup broadcasts, used when the adapter offers them.
 //
 // Bindings (f32, row-major, each view at an element offset into its buffer):
 //   1 c    [m, n]
@@ -12,54 +15,14 @@
 // (ceil(n/64), row tiles, 1), with more than 65535 row tiles folded into z
 // (row tile = z * num_workgroups.y + y).
 //
-// Why this shape: compilers that run invocations as SIMD lanes (llvmpipe) turn
-// every load whose address they cannot prove uniform into a per-lane loop, and
-// a storage-buffer load also pays a bounds check per lane, so loads, not FMAs,
-// set the speed. The workgroup copies a KC-step chunk of its 64 rows of op(A)
-// and 64 columns of op(B) into workgroup memory once (2 storage loads per
-// invocation per k step), k-major so that 4 neighbouring rows or columns form
-// one vec4; the inner loop then reads 4 vec4s (one per-lane loop each, no
-// bounds check) for 64 FMAs. No optional feature. Rows, columns and k steps
-// past the edge are clamped to the last one for reading (reads stay inside
-// the views); they are never used or written. Every C element sums its k terms
-// in order, like the CPU twin.
-
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    accumulate: u32,
-    c_off: u32,
-    a_off: u32,
-    b_off: u32,
-    bias_off: u32,
-    a_row_stride: u32,
-    a_col_stride: u32,
-    b_row_stride: u32,
-    b_col_stride: u32,
-    has_bias: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-/// Rows and columns of C per workgroup.
-const TILE: u32 = 64u;
-/// k steps staged in workgroup memory at a time.
-const KC: u32 = 16u;
-/// vec4s per k step of a staged tile (TILE / 4).
-const QUADS: u32 = 16u;
+// Per k step each invocation reads 4 vec4s of workgroup memory (its 8 rows of
+// op(A), its 8 columns of op(B)) for 64 FMAs; see matmul_tile.wgsl for why.
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read_write> c: array<f32>;
 @group(0) @binding(2) var<storage, read_write> a: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bias: array<f32>;
-
-/// op(A) of the tile's rows: a_tile[kc * QUADS + q] = rows 4q..4q+3 at k step k0 + kc.
-var<workgroup> a_tile: array<vec4<f32>, 256>;
-/// op(B) of the tile's columns: b_tile[kc * QUADS + q] = columns 4q..4q+3 at k step k0 + kc.
-var<workgroup> b_tile: array<vec4<f32>, 256>;
 
 @compute @workgroup_size(8, 8, 1)
 fn matmul(
@@ -70,83 +33,19 @@ fn matmul(
 ) {
     let tile_row = (wid.z * nwg.y + wid.y) * TILE;
     let tile_col = wid.x * TILE;
-
-    // Staging: invocation li copies vec4 q = li % 16 at k steps li / 16 + 4s
-    // (s = 0..3) of both tiles, edges clamped.
-    let q = li % QUADS;
-    let kc0 = li / QUADS;
-    let quad = vec4<u32>(4u * q) + vec4<u32>(0u, 1u, 2u, 3u);
-    let a_base = p.a_off + min(vec4<u32>(tile_row) + quad, vec4<u32>(p.m - 1u)) * p.a_row_stride;
-    let b_base = p.b_off + min(vec4<u32>(tile_col) + quad, vec4<u32>(p.n - 1u)) * p.b_col_stride;
-
-    // Named accumulators, not an array: a private array indexed by a loop
-    // variable is spilled to memory by some compilers (llvmpipe among them).
-    // acc{i}l / acc{i}r: row 8*ly + i, columns 8*lx + 0..3 / 4..7.
-    var acc0l = vec4<f32>(0.0);
-    var acc0r = vec4<f32>(0.0);
-    var acc1l = vec4<f32>(0.0);
-    var acc1r = vec4<f32>(0.0);
-    var acc2l = vec4<f32>(0.0);
-    var acc2r = vec4<f32>(0.0);
-    var acc3l = vec4<f32>(0.0);
-    var acc3r = vec4<f32>(0.0);
-    var acc4l = vec4<f32>(0.0);
-    var acc4r = vec4<f32>(0.0);
-    var acc5l = vec4<f32>(0.0);
-    var acc5r = vec4<f32>(0.0);
-    var acc6l = vec4<f32>(0.0);
-    var acc6r = vec4<f32>(0.0);
-    var acc7l = vec4<f32>(0.0);
-    var acc7r = vec4<f32>(0.0);
+    let bases = tile_bases(tile_row, tile_col, li);
+    var acc: Block;
     for (var k0 = 0u; k0 < p.k; k0 += KC) {
         workgroupBarrier();
-        for (var s = 0u; s < KC; s += 4u) {
-            let kk = min(k0 + kc0 + s, p.k - 1u);
-            let ai = a_base + kk * p.a_col_stride;
-            let bi = b_base + kk * p.b_row_stride;
-            a_tile[(kc0 + s) * QUADS + q] = vec4<f32>(a[ai.x], a[ai.y], a[ai.z], a[ai.w]);
-            b_tile[(kc0 + s) * QUADS + q] = vec4<f32>(b[bi.x], b[bi.y], b[bi.z], b[bi.w]);
-        }
+        stage_tiles(k0, li, bases);
         workgroupBarrier();
-        let steps = min(KC, p.k - k0);
-        for (var kc = 0u; kc < steps; kc++) {
-            let alo = a_tile[kc * QUADS + 2u * lid.y];
-            let ahi = a_tile[kc * QUADS + 2u * lid.y + 1u];
-            let bl = b_tile[kc * QUADS + 2u * lid.x];
-            let br = b_tile[kc * QUADS + 2u * lid.x + 1u];
-            acc0l += alo.x * bl;
-            acc0r += alo.x * br;
-            acc1l += alo.y * bl;
-            acc1r += alo.y * br;
-            acc2l += alo.z * bl;
-            acc2r += alo.z * br;
-            acc3l += alo.w * bl;
-            acc3r += alo.w * br;
-            acc4l += ahi.x * bl;
-            acc4r += ahi.x * br;
-            acc5l += ahi.y * bl;
-            acc5r += ahi.y * br;
-            acc6l += ahi.z * bl;
-            acc6r += ahi.z * br;
-            acc7l += ahi.w * bl;
-            acc7r += ahi.w * br;
-        }
+        chunk_from_tiles(&acc, lid.x, lid.y);
     }
-
-    let row0 = tile_row + 8u * lid.y;
-    let col0 = tile_col + 8u * lid.x;
-    store_row(row0 + 0u, col0, acc0l, acc0r);
-    store_row(row0 + 1u, col0, acc1l, acc1r);
-    store_row(row0 + 2u, col0, acc2l, acc2r);
-    store_row(row0 + 3u, col0, acc3l, acc3r);
-    store_row(row0 + 4u, col0, acc4l, acc4r);
-    store_row(row0 + 5u, col0, acc5l, acc5r);
-    store_row(row0 + 6u, col0, acc6l, acc6r);
-    store_row(row0 + 7u, col0, acc7l, acc7r);
+    finish_block(&acc, tile_row + 8u * lid.y, tile_col + 8u * lid.x);
 }
 
-/// Writes one row of the 8x8 block: C = (accumulate ? C : 0) + sum + bias, inside the edges only.
-fn store_row(row: u32, col0: u32, left: vec4<f32>, right: vec4<f32>) {
+/// One row of a block: C = (accumulate ? C : 0) + sum + bias, inside the edges only.
+fn matmul_epilogue_row(row: u32, col0: u32, left: vec4<f32>, right: vec4<f32>) {
     if row >= p.m {
         return;
     }

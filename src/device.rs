@@ -65,6 +65,27 @@ impl Device {
         Ok(Device { backend: Backend::Gpu(Arc::new(ctx)) })
     }
 
+    /// This GPU with the optional subgroup kernels off: the portable kernels
+    /// that need no optional feature, on the same wgpu device (buffers and
+    /// models are not shared between the two handles' programs, but any
+    /// model may be built on either). The CPU backend is returned unchanged.
+    /// Setting `RNN_WGPU_NO_SUBGROUPS=1` does the same for every device.
+    pub fn without_subgroups(&self) -> Device {
+        match &self.backend {
+            Backend::Gpu(ctx) => Device { backend: Backend::Gpu(Arc::new(ctx.without_subgroups())) },
+            Backend::Cpu => self.clone(),
+        }
+    }
+
+    /// True when ops run on kernels that use subgroup operations (the adapter
+    /// offers wgpu's `Features::SUBGROUP` and they were not switched off).
+    pub fn uses_subgroups(&self) -> bool {
+        match &self.backend {
+            Backend::Gpu(ctx) => ctx.options.subgroups,
+            Backend::Cpu => false,
+        }
+    }
+
     /// The CPU backend.
     pub fn cpu() -> Device {
         Device { backend: Backend::Cpu }

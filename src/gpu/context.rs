@@ -7,8 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Kernel, PRELUDE};
+use crate::gpu::kernels::{Kernel, KernelOptions, PRELUDE};
 use crate::plan::Elem;
+
+/// Set to 1 to keep the optional subgroup kernels off on every device (the
+/// portable kernels run everywhere; this is for comparing the two).
+pub(crate) const NO_SUBGROUPS_ENV: &str = "RNN_WGPU_NO_SUBGROUPS";
 
 /// How long a blocking wait on the GPU may take before it is an error.
 pub(crate) const WAIT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -24,6 +28,9 @@ pub(crate) struct Context {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// The optional kernels this context lowers ops to.
+    pub options: KernelOptions,
+    /// Keyed by `Kernel::label`.
     pipelines: Mutex<HashMap<&'static str, Arc<Pipeline>>>,
     /// The first error reported outside an error scope (uncaptured error or
     /// device loss); every later operation returns it.
@@ -73,8 +80,18 @@ impl Context {
         // per storage binding) are often below what the hardware allows, and
         // buffer sizes are checked against these limits before creation.
         let limits = adapter.limits();
+        // Subgroups only when the adapter offers them: requesting a missing
+        // feature fails device creation. The subgroup matmul is written for
+        // 8-lane subgroups (any other size runs its portable branch), so it is
+        // chosen only where 8 lanes can occur.
+        let features = adapter.features() & wgpu::Features::SUBGROUP;
+        let off = std::env::var(NO_SUBGROUPS_ENV).is_ok_and(|v| v == "1");
+        let subgroups = features.contains(wgpu::Features::SUBGROUP)
+            && !off
+            && (info.subgroup_min_size..=info.subgroup_max_size).contains(&8);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("rnn-wgpu"),
+            required_features: features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -91,8 +108,24 @@ impl Context {
             let mut slot = on_lost.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert(Error::DeviceLost(format!("{reason:?}: {message}")));
         });
-        log::info!("rnn-wgpu: using adapter {}", describe(&info));
-        Ok(Context { device, queue, info, limits, pipelines: Mutex::new(HashMap::new()), fatal })
+        log::info!("rnn-wgpu: using adapter {} (subgroup kernels: {subgroups})", describe(&info));
+        let options = KernelOptions { subgroups };
+        Ok(Context { device, queue, info, limits, options, pipelines: Mutex::new(HashMap::new()), fatal })
+    }
+
+    /// The same device and queue with the optional subgroup kernels off: the
+    /// portable path, for tests and benchmarks that compare both. Pipelines
+    /// are cached apart; errors are shared (it is one wgpu device).
+    pub(crate) fn without_subgroups(&self) -> Context {
+        Context {
+            device: self.device.clone(),
+            queue: self.queue.clone(),
+            info: self.info.clone(),
+            limits: self.limits.clone(),
+            options: KernelOptions { subgroups: false },
+            pipelines: Mutex::new(HashMap::new()),
+            fatal: self.fatal.clone(),
+        }
     }
 
     /// The first fatal error seen so far, if any.
@@ -142,13 +175,16 @@ impl Context {
     /// The pipeline of `kernel`, compiled on first use.
     pub(crate) fn pipeline(&self, kernel: &'static Kernel, uniform_size: u64) -> Result<Arc<Pipeline>> {
         let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = cache.get(kernel.name) {
+        if let Some(p) = cache.get(kernel.label) {
             return Ok(p.clone());
         }
-        let pipeline = self.scoped(&format!("compiling kernel {}", kernel.name), || {
+        if kernel.subgroups && !self.device.features().contains(wgpu::Features::SUBGROUP) {
+            return Err(Error::Internal(format!("kernel {} needs subgroups, which the device lacks", kernel.label)));
+        }
+        let pipeline = self.scoped(&format!("compiling kernel {}", kernel.label), || {
             let source = format!("{PRELUDE}\n{}", kernel.source);
             let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.name),
+                label: Some(kernel.label),
                 source: wgpu::ShaderSource::Wgsl(source.into()),
             });
             let storage = |binding: u32| wgpu::BindGroupLayoutEntry {
@@ -173,16 +209,16 @@ impl Context {
             }];
             entries.extend((1..=kernel.storage.len() as u32).map(storage));
             let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(kernel.name),
+                label: Some(kernel.label),
                 entries: &entries,
             });
             let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(kernel.name),
+                label: Some(kernel.label),
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
             let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.name),
+                label: Some(kernel.label),
                 layout: Some(&pipeline_layout),
                 module: &module,
                 entry_point: Some(kernel.name),
@@ -192,7 +228,7 @@ impl Context {
             Pipeline { pipeline, layout }
         })?;
         let pipeline = Arc::new(pipeline);
-        cache.insert(kernel.name, pipeline.clone());
+        cache.insert(kernel.label, pipeline.clone());
         Ok(pipeline)
     }
 

@@ -1,7 +1,10 @@
 //! Checks of every kernel's WGSL against its Rust description, without a device.
 use super::*;
 use crate::plan::BufId;
-use wgpu::naga::{self, valid::Capabilities, valid::ValidationFlags, valid::Validator};
+use wgpu::naga::{
+    self, valid::Capabilities, valid::ShaderStages, valid::SubgroupOperationSet, valid::ValidationFlags,
+    valid::Validator,
+};
 
 /// What one entry point binds, as naga sees it.
 struct Interface {
@@ -17,7 +20,15 @@ fn interface(kernel: &Kernel) -> Interface {
     let source = format!("{PRELUDE}\n{}", kernel.source);
     let module = naga::front::wgsl::parse_str(&source)
         .unwrap_or_else(|e| panic!("{}: parse error\n{}", kernel.name, e.emit_to_string(&source)));
-    let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
+    // Only the kernels that declare subgroups may use them.
+    let (capabilities, operations, stages) = if kernel.subgroups {
+        (Capabilities::SUBGROUP, SubgroupOperationSet::all(), ShaderStages::COMPUTE)
+    } else {
+        (Capabilities::empty(), SubgroupOperationSet::empty(), ShaderStages::empty())
+    };
+    let info = Validator::new(ValidationFlags::all(), capabilities)
+        .subgroup_operations(operations)
+        .subgroup_stages(stages)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{}: validation error\n{}", kernel.name, e.emit_to_string(&source)));
     let entry = module
@@ -305,12 +316,16 @@ fn step_backward(cell: CellOp) -> Op {
     Op::Step { matmul, cell }
 }
 
+const PORTABLE: KernelOptions = KernelOptions { subgroups: false };
+const SUBGROUPS: KernelOptions = KernelOptions { subgroups: true };
+
 #[test]
 fn lower_binds_the_op_views_and_the_kernel_uniform() {
     let ops = example_ops();
-    for op in &ops {
+    for (op, options) in ops.iter().flat_map(|op| [(op, PORTABLE), (op, SUBGROUPS)]) {
         op.check_shapes().unwrap_or_else(|e| panic!("example op {op:?} is malformed: {e}"));
-        let d = lower(op);
+        let d = lower(op, options);
+        assert!(options.subgroups || !d.kernel.subgroups, "{}: a subgroup kernel without subgroups", d.kernel.label);
         let name = op.kernel_name();
         assert_eq!(d.kernel.name, name);
         assert_eq!(d.views.len(), d.kernel.storage.len(), "{name}: views vs storage bindings");
@@ -340,12 +355,26 @@ fn lower_binds_the_op_views_and_the_kernel_uniform() {
         }
         assert_eq!(d.views, args, "{name}: bound views vs the op's arguments");
     }
-    let mut lowered: Vec<&str> = ops.iter().map(|op| lower(op).kernel.name).collect();
-    let mut all: Vec<&str> = KERNELS.iter().map(|k| k.name).collect();
+    let mut lowered: Vec<&str> =
+        ops.iter().flat_map(|op| [lower(op, PORTABLE).kernel.label, lower(op, SUBGROUPS).kernel.label]).collect();
+    let mut all: Vec<&str> = KERNELS.iter().map(|k| k.label).collect();
     lowered.sort_unstable();
     lowered.dedup();
     all.sort_unstable();
     assert_eq!(lowered, all, "every kernel is reached by some op");
+}
+
+#[test]
+fn matmul_variants_share_uniform_and_grid_and_differ_only_in_source() {
+    for op in example_ops().iter().filter(|op| matches!(op, Op::Matmul(_))) {
+        let (portable, subgroup) = (lower(op, PORTABLE), lower(op, SUBGROUPS));
+        assert_eq!(portable.kernel.label, "matmul");
+        assert_eq!(subgroup.kernel.label, "matmul_subgroup");
+        assert!(subgroup.kernel.subgroups && !portable.kernel.subgroups);
+        assert_eq!(portable.uniform, subgroup.uniform);
+        assert_eq!(portable.workgroups, subgroup.workgroups);
+        assert_eq!(portable.views, subgroup.views);
+    }
 }
 
 #[test]

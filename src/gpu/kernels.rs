@@ -20,7 +20,10 @@ use crate::plan::{Activation, CellOp, Elem, LossKind, Matmul, NORM_CHUNK, Op, Vi
 pub(crate) const PRELUDE: &str = include_str!("../../shaders/common.wgsl");
 
 const UTIL: &str = include_str!("../../shaders/util.wgsl");
-const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+/// The matmul kernels: the entry point file, then the shared tile loop.
+const MATMUL: &str = concat!(include_str!("../../shaders/matmul.wgsl"), include_str!("../../shaders/matmul_tile.wgsl"));
+const MATMUL_SUBGROUP: &str =
+    concat!(include_str!("../../shaders/matmul_subgroup.wgsl"), include_str!("../../shaders/matmul_tile.wgsl"));
 const EMBED: &str = include_str!("../../shaders/embed.wgsl");
 // The cell kernels and the fused steps share the cell math (cell_math.wgsl).
 const RNN_CELL: &str =
@@ -38,19 +41,29 @@ const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
 
 /// Invocations per workgroup of the 1D kernels (`WG_1D` in common.wgsl).
 pub(crate) const WG_1D: usize = 256;
-/// Rows and columns of C per matmul workgroup (`TILE` in matmul.wgsl).
+/// Rows and columns of C per matmul workgroup (`TILE` in matmul_tile.wgsl).
 const MATMUL_TILE: usize = 64;
 /// Largest workgroup count along one grid dimension (WebGPU's default limit).
 const MAX_GRID: usize = 65535;
 
 /// One WGSL entry point.
 pub(crate) struct Kernel {
-    /// Entry point name == Op::kernel_name(); also the wgpu label.
+    /// Entry point name == Op::kernel_name().
     pub name: &'static str,
     /// The file's WGSL source (without the prelude), via include_str!.
     pub source: &'static str,
     /// Element type of each storage binding, in binding order (bindings 1..=n).
     pub storage: &'static [Elem],
+    /// The pipeline cache key and wgpu label: `name`, or `name` plus the
+    /// variant when one entry point has several sources.
+    pub label: &'static str,
+    /// Uses subgroup builtins: needs wgpu's `Features::SUBGROUP`.
+    pub subgroups: bool,
+}
+
+/// A kernel without variants (label = entry point name, no optional feature).
+const fn kernel(name: &'static str, source: &'static str, storage: &'static [Elem]) -> Kernel {
+    Kernel { name, source, storage, label: name, subgroups: false }
 }
 
 /// One dispatch of one op.
@@ -70,55 +83,54 @@ pub(crate) struct Dispatch {
 const F: Elem = Elem::Float;
 const ID: Elem = Elem::Id;
 
-pub(crate) static FILL: Kernel = Kernel { name: "fill", source: UTIL, storage: &[F] };
-pub(crate) static COPY: Kernel = Kernel { name: "copy", source: UTIL, storage: &[F, F] };
-pub(crate) static ROW_GATHER: Kernel = Kernel { name: "row_gather", source: UTIL, storage: &[F, F, ID] };
-pub(crate) static MATMUL_KERNEL: Kernel = Kernel { name: "matmul", source: MATMUL, storage: &[F, F, F, F] };
-pub(crate) static EMBED_FORWARD: Kernel = Kernel { name: "embed_forward", source: EMBED, storage: &[F, F, F, ID] };
-pub(crate) static EMBED_BACKWARD: Kernel = Kernel { name: "embed_backward", source: EMBED, storage: &[F, F, ID] };
-pub(crate) static RNN_CELL_FORWARD: Kernel = Kernel { name: "rnn_cell_forward", source: RNN_CELL, storage: &[F, F] };
-pub(crate) static RNN_CELL_BACKWARD: Kernel =
-    Kernel { name: "rnn_cell_backward", source: RNN_CELL, storage: &[F, F, F] };
-pub(crate) static LSTM_CELL_FORWARD: Kernel =
-    Kernel { name: "lstm_cell_forward", source: LSTM_CELL, storage: &[F, F, F, F] };
-pub(crate) static LSTM_CELL_BACKWARD: Kernel =
-    Kernel { name: "lstm_cell_backward", source: LSTM_CELL, storage: &[F, F, F, F, F, F] };
-pub(crate) static GRU_CELL_FORWARD: Kernel =
-    Kernel { name: "gru_cell_forward", source: GRU_CELL, storage: &[F, F, F, F] };
-pub(crate) static GRU_CELL_BACKWARD: Kernel =
-    Kernel { name: "gru_cell_backward", source: GRU_CELL, storage: &[F, F, F, F, F, F, F] };
-pub(crate) static RNN_STEP_FORWARD: Kernel = Kernel { name: "rnn_step_forward", source: STEP, storage: &[F, F, F] };
-pub(crate) static LSTM_STEP_FORWARD: Kernel =
-    Kernel { name: "lstm_step_forward", source: STEP, storage: &[F, F, F, F] };
-pub(crate) static GRU_STEP_FORWARD: Kernel = Kernel { name: "gru_step_forward", source: STEP, storage: &[F, F, F, F] };
-pub(crate) static RNN_STEP_BACKWARD: Kernel =
-    Kernel { name: "rnn_step_backward", source: STEP, storage: &[F, F, F, F] };
-pub(crate) static LSTM_STEP_BACKWARD: Kernel =
-    Kernel { name: "lstm_step_backward", source: STEP, storage: &[F, F, F, F, F, F] };
-pub(crate) static GRU_STEP_BACKWARD: Kernel =
-    Kernel { name: "gru_step_backward", source: STEP, storage: &[F, F, F, F, F, F, F] };
-pub(crate) static DROPOUT_FORWARD: Kernel = Kernel { name: "dropout", source: DROPOUT, storage: &[F, F, ID] };
-pub(crate) static DROPOUT_BACKWARD: Kernel = Kernel { name: "dropout_backward", source: DROPOUT, storage: &[F, ID] };
-pub(crate) static SOFTMAX_XENT: Kernel = Kernel { name: "softmax_xent", source: LOSS, storage: &[F, F, ID, F] };
-pub(crate) static SIGMOID_BCE: Kernel = Kernel { name: "sigmoid_bce", source: LOSS, storage: &[F, F, F, F] };
-pub(crate) static MEAN_SQUARED: Kernel = Kernel { name: "mean_squared", source: LOSS, storage: &[F, F, F, F] };
-pub(crate) static LOG_SOFTMAX: Kernel = Kernel { name: "log_softmax", source: LOSS, storage: &[F] };
-pub(crate) static SAMPLE_NEXT: Kernel = Kernel { name: "sample_next", source: SAMPLE, storage: &[ID, F, F, ID] };
-pub(crate) static LOSS_SUM: Kernel = Kernel { name: "loss_sum", source: REDUCE, storage: &[F, F] };
-pub(crate) static COLUMN_SUM: Kernel = Kernel { name: "column_sum", source: REDUCE, storage: &[F, F] };
-pub(crate) static GRAD_NORM_PARTIAL: Kernel = Kernel { name: "grad_norm_partial", source: REDUCE, storage: &[F, F] };
-pub(crate) static GRAD_NORM_FINISH: Kernel = Kernel { name: "grad_norm_finish", source: REDUCE, storage: &[F, F] };
-pub(crate) static SGD_MOMENTUM: Kernel = Kernel { name: "sgd_momentum", source: OPTIM, storage: &[F, F, F, F, F] };
-pub(crate) static ADAGRAD: Kernel = Kernel { name: "adagrad", source: OPTIM, storage: &[F, F, F, F, F] };
-pub(crate) static ADAM: Kernel = Kernel { name: "adam", source: OPTIM, storage: &[F, F, F, F, F, F] };
+pub(crate) static FILL: Kernel = kernel("fill", UTIL, &[F]);
+pub(crate) static COPY: Kernel = kernel("copy", UTIL, &[F, F]);
+pub(crate) static ROW_GATHER: Kernel = kernel("row_gather", UTIL, &[F, F, ID]);
+pub(crate) static MATMUL_KERNEL: Kernel = kernel("matmul", MATMUL, &[F, F, F, F]);
+pub(crate) static MATMUL_SUBGROUP_KERNEL: Kernel = Kernel {
+    name: "matmul",
+    source: MATMUL_SUBGROUP,
+    storage: &[F, F, F, F],
+    label: "matmul_subgroup",
+    subgroups: true,
+};
+pub(crate) static EMBED_FORWARD: Kernel = kernel("embed_forward", EMBED, &[F, F, F, ID]);
+pub(crate) static EMBED_BACKWARD: Kernel = kernel("embed_backward", EMBED, &[F, F, ID]);
+pub(crate) static RNN_CELL_FORWARD: Kernel = kernel("rnn_cell_forward", RNN_CELL, &[F, F]);
+pub(crate) static RNN_CELL_BACKWARD: Kernel = kernel("rnn_cell_backward", RNN_CELL, &[F, F, F]);
+pub(crate) static LSTM_CELL_FORWARD: Kernel = kernel("lstm_cell_forward", LSTM_CELL, &[F, F, F, F]);
+pub(crate) static LSTM_CELL_BACKWARD: Kernel = kernel("lstm_cell_backward", LSTM_CELL, &[F, F, F, F, F, F]);
+pub(crate) static GRU_CELL_FORWARD: Kernel = kernel("gru_cell_forward", GRU_CELL, &[F, F, F, F]);
+pub(crate) static GRU_CELL_BACKWARD: Kernel = kernel("gru_cell_backward", GRU_CELL, &[F, F, F, F, F, F, F]);
+pub(crate) static RNN_STEP_FORWARD: Kernel = kernel("rnn_step_forward", STEP, &[F, F, F]);
+pub(crate) static LSTM_STEP_FORWARD: Kernel = kernel("lstm_step_forward", STEP, &[F, F, F, F]);
+pub(crate) static GRU_STEP_FORWARD: Kernel = kernel("gru_step_forward", STEP, &[F, F, F, F]);
+pub(crate) static RNN_STEP_BACKWARD: Kernel = kernel("rnn_step_backward", STEP, &[F, F, F, F]);
+pub(crate) static LSTM_STEP_BACKWARD: Kernel = kernel("lstm_step_backward", STEP, &[F, F, F, F, F, F]);
+pub(crate) static GRU_STEP_BACKWARD: Kernel = kernel("gru_step_backward", STEP, &[F, F, F, F, F, F, F]);
+pub(crate) static DROPOUT_FORWARD: Kernel = kernel("dropout", DROPOUT, &[F, F, ID]);
+pub(crate) static DROPOUT_BACKWARD: Kernel = kernel("dropout_backward", DROPOUT, &[F, ID]);
+pub(crate) static SOFTMAX_XENT: Kernel = kernel("softmax_xent", LOSS, &[F, F, ID, F]);
+pub(crate) static SIGMOID_BCE: Kernel = kernel("sigmoid_bce", LOSS, &[F, F, F, F]);
+pub(crate) static MEAN_SQUARED: Kernel = kernel("mean_squared", LOSS, &[F, F, F, F]);
+pub(crate) static LOG_SOFTMAX: Kernel = kernel("log_softmax", LOSS, &[F]);
+pub(crate) static SAMPLE_NEXT: Kernel = kernel("sample_next", SAMPLE, &[ID, F, F, ID]);
+pub(crate) static LOSS_SUM: Kernel = kernel("loss_sum", REDUCE, &[F, F]);
+pub(crate) static COLUMN_SUM: Kernel = kernel("column_sum", REDUCE, &[F, F]);
+pub(crate) static GRAD_NORM_PARTIAL: Kernel = kernel("grad_norm_partial", REDUCE, &[F, F]);
+pub(crate) static GRAD_NORM_FINISH: Kernel = kernel("grad_norm_finish", REDUCE, &[F, F]);
+pub(crate) static SGD_MOMENTUM: Kernel = kernel("sgd_momentum", OPTIM, &[F, F, F, F, F]);
+pub(crate) static ADAGRAD: Kernel = kernel("adagrad", OPTIM, &[F, F, F, F, F]);
+pub(crate) static ADAM: Kernel = kernel("adam", OPTIM, &[F, F, F, F, F, F]);
 
 /// Every kernel (the tests walk them all).
 #[cfg(test)]
-pub(crate) static KERNELS: [&Kernel; 32] = [
+pub(crate) static KERNELS: [&Kernel; 33] = [
     &FILL,
     &COPY,
     &ROW_GATHER,
     &MATMUL_KERNEL,
+    &MATMUL_SUBGROUP_KERNEL,
     &EMBED_FORWARD,
     &EMBED_BACKWARD,
     &RNN_CELL_FORWARD,
@@ -186,7 +198,15 @@ fn dispatch<P: Pod>(kernel: &'static Kernel, views: Vec<View>, params: P, workgr
     Dispatch { kernel, views, uniform: bytemuck::bytes_of(&params).to_vec(), workgroups }
 }
 
-fn lower_matmul(mm: &Matmul) -> Dispatch {
+/// Which optional kernels a device may use (see `Context::kernel_options`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KernelOptions {
+    /// Use kernels with subgroup operations (the adapter has `Features::SUBGROUP`,
+    /// the device was created with it, and they were not switched off).
+    pub subgroups: bool,
+}
+
+fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
     // (row stride, column stride) of op(a) [m,k] and op(b) [k,n] in their storage.
     let (a_row_stride, a_col_stride) = if mm.a_trans { (1, mm.m) } else { (mm.k, 1) };
     let (b_row_stride, b_col_stride) = if mm.b_trans { (1, mm.k) } else { (mm.n, 1) };
@@ -214,11 +234,13 @@ fn lower_matmul(mm: &Matmul) -> Dispatch {
     let row_tiles = div_ceil(mm.m, MATMUL_TILE).max(1);
     let y = row_tiles.min(MAX_GRID);
     let grid = [u32_of(col_tiles.max(1)), u32_of(y), u32_of(div_ceil(row_tiles, y))];
-    dispatch(&MATMUL_KERNEL, vec![mm.c, mm.a, mm.b, bias], params, grid)
+    // Both variants share the tile, grid and uniform; see matmul_subgroup.wgsl.
+    let kernel = if options.subgroups { &MATMUL_SUBGROUP_KERNEL } else { &MATMUL_KERNEL };
+    dispatch(kernel, vec![mm.c, mm.a, mm.b, bias], params, grid)
 }
 
-/// How `op` runs on the GPU.
-pub(crate) fn lower(op: &Op) -> Dispatch {
+/// How `op` runs on a GPU whose optional kernels are `options`.
+pub(crate) fn lower(op: &Op, options: KernelOptions) -> Dispatch {
     let off = |v: View| u32_of(v.offset);
     match *op {
         Op::Fill { dst, value } => {
@@ -229,7 +251,7 @@ pub(crate) fn lower(op: &Op) -> Dispatch {
             let params = CopyParams { dst_off: off(dst), src_off: off(src), len: u32_of(dst.len), _pad: 0 };
             dispatch(&COPY, vec![dst, src], params, grid_per_item(dst.len))
         }
-        Op::Matmul(ref mm) => lower_matmul(mm),
+        Op::Matmul(ref mm) => lower_matmul(mm, options),
         Op::RowGather { out, x, index, width, accumulate } => {
             let params = RowGatherParams {
                 out_off: off(out),

@@ -44,7 +44,7 @@ impl GpuProgram {
         let mut lowered = Vec::new();
         for (section, ops) in &plan.sections {
             for op in ops {
-                let d = lower(op);
+                let d = lower(op, ctx.options);
                 let offset = uniform_bytes.len();
                 uniform_bytes.extend_from_slice(&d.uniform);
                 uniform_bytes.resize((offset + d.uniform.len()).next_multiple_of(align), 0);
@@ -68,7 +68,7 @@ impl GpuProgram {
         let mut dispatches = Vec::with_capacity(lowered.len());
         for (section, d, offset) in lowered {
             let pipeline = ctx.pipeline(d.kernel, d.uniform.len() as u64)?;
-            let key = (d.kernel.name, d.views.iter().map(|v| v.buf.0).collect::<Vec<_>>());
+            let key = (d.kernel.label, d.views.iter().map(|v| v.buf.0).collect::<Vec<_>>());
             let bind_group = match by_key.get(&key) {
                 Some(&i) => i,
                 None => {
@@ -87,9 +87,9 @@ impl GpuProgram {
                         entries
                             .push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: buffer.as_entire_binding() });
                     }
-                    let group = ctx.scoped(&format!("binding kernel {}", d.kernel.name), || {
+                    let group = ctx.scoped(&format!("binding kernel {}", d.kernel.label), || {
                         ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                            label: Some(d.kernel.name),
+                            label: Some(d.kernel.label),
                             layout: &pipeline.layout,
                             entries: &entries,
                         })

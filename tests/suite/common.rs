@@ -60,6 +60,22 @@ pub fn gpu() -> Option<Device> {
     }
 }
 
+/// Every kernel path of the GPU, named: the default device, and when it uses
+/// the optional subgroup kernels, its portable twin too (the fallback every
+/// adapter runs), so both paths are held to the CPU on any adapter with
+/// subgroups. Empty without a GPU.
+pub fn gpu_paths() -> Vec<(&'static str, Device)> {
+    let Some(gpu) = gpu() else { return Vec::new() };
+    let mut paths = Vec::new();
+    if gpu.uses_subgroups() {
+        paths.push(("gpu (subgroups)", gpu.clone()));
+        paths.push(("gpu (portable)", gpu.without_subgroups()));
+    } else {
+        paths.push(("gpu (portable)", gpu));
+    }
+    paths
+}
+
 /// Both backends: the CPU always, the GPU when there is one.
 pub fn backends() -> Vec<Device> {
     let mut all = vec![Device::cpu()];

@@ -6,7 +6,7 @@
 use rnn_wgpu::plan::{Activation, CellOp, Elem, LossKind, Matmul, Op, Plan, View};
 use rnn_wgpu::{BufferInit, Device, run_plan};
 
-use super::common::{BALANCED, Tolerance, assert_close, gpu, random_values};
+use super::common::{BALANCED, Tolerance, assert_close, gpu, gpu_paths, random_values};
 
 const SIZES: [usize; 8] = [1, 7, 8, 9, 63, 64, 65, 129];
 /// Padding before and after every view: a kernel writing outside its view
@@ -70,16 +70,20 @@ impl Case {
         self.check_both(tol).0
     }
 
-    /// Like [`Case::check`], also returning the GPU's buffers when there is a GPU.
+    /// Like [`Case::check`], also returning the GPU's buffers when there is a
+    /// GPU. Every GPU kernel path (subgroups and portable, see `gpu_paths`)
+    /// is compared; the default device's buffers are returned.
     fn check_both(&self, tol: Tolerance) -> (Vec<Vec<f32>>, Option<Vec<Vec<f32>>>) {
         let cpu = run_plan(&Device::cpu(), &self.plan, &self.init).unwrap();
-        let gpu = gpu().map(|gpu| run_plan(&gpu, &self.plan, &self.init).unwrap());
-        if let Some(got) = &gpu {
+        let mut first = None;
+        for (path, device) in gpu_paths() {
+            let got = run_plan(&device, &self.plan, &self.init).unwrap();
             for (spec, (g, c)) in self.plan.buffers.iter().zip(got.iter().zip(&cpu)) {
-                assert_close(&spec.name, g, c, tol);
+                assert_close(&format!("{path}: {}", spec.name), g, c, tol);
             }
+            first.get_or_insert(got);
         }
-        (cpu, gpu)
+        (cpu, first)
     }
 }
 
@@ -115,6 +119,43 @@ fn gpu_matmul_matches_cpu_for_every_transpose_bias_and_accumulate() {
     }
     // Sums of up to 129 products of values in [-1, 1]: rounding ~k·2⁻²⁴ ≈ 1e-5 absolute.
     case.check(Tolerance { rel: 1e-4, abs: 2e-5 });
+}
+
+#[test]
+fn gpu_matmul_matches_cpu_on_training_shapes_and_multi_chunk_k() {
+    // Shapes as the training plan records them (narrow m, n = 65, k over many
+    // KC = 16 chunks, several 64-wide tiles in both directions), at sizes the
+    // awkward list does not reach, on every GPU kernel path.
+    let shapes = [
+        (32, 512, 128, false, true, true, true),
+        (32, 128, 512, false, false, false, true),
+        (130, 65, 257, true, false, false, true),
+        (200, 65, 128, false, true, true, false),
+        (1, 300, 33, false, true, false, false),
+        (300, 1, 17, true, true, true, true),
+    ];
+    let mut case = Case::new();
+    for (m, n, k, a_trans, b_trans, bias, accumulate) in shapes {
+        let name = format!("matmul m={m} n={n} k={k} at={a_trans} bt={b_trans} acc={accumulate} bias={bias}");
+        let c = case.floats(&format!("{name} c"), m * n, 1.0);
+        let a = case.floats(&format!("{name} a"), m * k, 1.0);
+        let b = case.floats(&format!("{name} b"), k * n, 1.0);
+        let bias = bias.then(|| case.floats(&format!("{name} bias"), n, 1.0));
+        case.push(Op::Matmul(Matmul { c, a, b, bias, m, n, k, a_trans, b_trans, accumulate }));
+    }
+    // Sums of up to 512 products of values in [-1, 1]: rounding ~√k·2⁻²⁴·k ≲ 1e-4 absolute.
+    case.check(Tolerance { rel: 1e-4, abs: 1e-4 });
+}
+
+#[test]
+fn gpu_portable_twin_never_uses_subgroups() {
+    let Some(gpu) = gpu() else { return };
+    let portable = gpu.without_subgroups();
+    assert!(!portable.uses_subgroups(), "{}: without_subgroups() still uses subgroups", portable.name());
+    assert!(portable.is_gpu() && portable.name() == gpu.name());
+    assert!(!Device::cpu().uses_subgroups());
+    // Which path the default device takes depends on the adapter; say so.
+    eprintln!("{}: subgroup kernels {}", gpu.name(), if gpu.uses_subgroups() { "on" } else { "off" });
 }
 
 #[test]

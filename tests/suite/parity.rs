@@ -5,7 +5,7 @@
 
 use rnn_wgpu::{Cell, Device, Model, Optimizer, TrainConfig, Trainer};
 
-use super::common::{BALANCED, PERMISSIVE, assert_close, gpu, random_block, random_values, small};
+use super::common::{BALANCED, PERMISSIVE, assert_close, gpu, gpu_paths, random_block, random_values, small};
 
 const CELLS: [Cell; 4] = [Cell::RnnTanh, Cell::RnnRelu, Cell::Lstm, Cell::Gru];
 const DROPOUTS: [f32; 2] = [0.0, 0.3];
@@ -19,35 +19,41 @@ fn trainer(device: &Device, cell: Cell, dropout: f32, clip: Option<f32>) -> Trai
 
 #[test]
 fn gpu_gradients_and_states_match_cpu_for_every_cell_with_and_without_dropout() {
-    let Some(gpu) = gpu() else { return };
-    for cell in CELLS {
-        for dropout in DROPOUTS {
-            let mut results = Vec::new();
-            for device in [Device::cpu(), gpu.clone()] {
-                let mut t = trainer(&device, cell, dropout, None);
-                t.set_hidden_state(&random_values(2 * 5 * 33, 0.5, 3)).unwrap();
-                if cell == Cell::Lstm {
-                    t.set_cell_state(&random_values(2 * 5 * 33, 0.5, 4)).unwrap();
-                }
-                t.compute_gradients(&random_block(9, 5, 11, 1)).unwrap();
-                let c = (cell == Cell::Lstm).then(|| t.cell_state().unwrap());
-                results.push((t.stats().unwrap().loss, t.gradients().unwrap(), t.hidden_state().unwrap(), c));
+    // Every GPU kernel path (subgroups and portable) against the CPU.
+    for (path, gpu) in gpu_paths() {
+        for cell in CELLS {
+            for dropout in DROPOUTS {
+                gradients_match(path, &gpu, cell, dropout);
             }
-            let name = format!("{cell:?} dropout {dropout}");
-            let (cpu, gpu) = (&results[0], &results[1]);
-            assert_close(&format!("{name} loss"), &[gpu.0], &[cpu.0], BALANCED);
-            let layout = rnn_wgpu::ParamLayout::new(&small(cell, 2, 33, 11));
-            for tensor in layout.tensors() {
-                let r = tensor.range();
-                assert_close(&format!("{name} grad {}", tensor.name), &gpu.1[r.clone()], &cpu.1[r], BALANCED);
-            }
-            assert_close(&format!("{name} final h"), &gpu.2, &cpu.2, BALANCED);
-            if let (Some(g), Some(c)) = (&gpu.3, &cpu.3) {
-                assert_close(&format!("{name} final c"), g, c, BALANCED);
-            }
-            assert!(cpu.1.iter().any(|&g| g != 0.0), "{name}: gradients are all zero");
         }
     }
+}
+
+fn gradients_match(path: &str, gpu: &Device, cell: Cell, dropout: f32) {
+    let mut results = Vec::new();
+    for device in [Device::cpu(), gpu.clone()] {
+        let mut t = trainer(&device, cell, dropout, None);
+        t.set_hidden_state(&random_values(2 * 5 * 33, 0.5, 3)).unwrap();
+        if cell == Cell::Lstm {
+            t.set_cell_state(&random_values(2 * 5 * 33, 0.5, 4)).unwrap();
+        }
+        t.compute_gradients(&random_block(9, 5, 11, 1)).unwrap();
+        let c = (cell == Cell::Lstm).then(|| t.cell_state().unwrap());
+        results.push((t.stats().unwrap().loss, t.gradients().unwrap(), t.hidden_state().unwrap(), c));
+    }
+    let name = format!("{path}: {cell:?} dropout {dropout}");
+    let (cpu, gpu) = (&results[0], &results[1]);
+    assert_close(&format!("{name} loss"), &[gpu.0], &[cpu.0], BALANCED);
+    let layout = rnn_wgpu::ParamLayout::new(&small(cell, 2, 33, 11));
+    for tensor in layout.tensors() {
+        let r = tensor.range();
+        assert_close(&format!("{name} grad {}", tensor.name), &gpu.1[r.clone()], &cpu.1[r], BALANCED);
+    }
+    assert_close(&format!("{name} final h"), &gpu.2, &cpu.2, BALANCED);
+    if let (Some(g), Some(c)) = (&gpu.3, &cpu.3) {
+        assert_close(&format!("{name} final c"), g, c, BALANCED);
+    }
+    assert!(cpu.1.iter().any(|&g| g != 0.0), "{name}: gradients are all zero");
 }
 
 #[test]
