@@ -538,38 +538,66 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
 }
 
 /// The plan of `steps` generation steps for `streams` independent streams:
-/// each step feeds every stream's current token through the layers and the
-/// head, and `sample_next` draws the next token on the device, which the
-/// next step reads, so a chunk of steps is one submit with one readback.
+/// each step feeds every stream's current input through the layers and the
+/// head, and the next input is made on the device from the head's output —
+/// a token drawn by `sample_next`, or the prediction itself for a dense
+/// model — so a chunk of steps is one submit with one readback.
 pub(crate) struct Generation {
     pub plan: Plan,
     pub params: View,
     /// Carried hidden state `[L, N, H]` (and c for LSTM).
     pub state_h: View,
     pub state_c: Option<View>,
-    /// Token ids `[steps + 1, N]`: row 0 the first input, row t+1 the token
-    /// drawn (or forced) at step t.
-    pub tokens: View,
-    /// The `sample_next` control words `[SAMPLE_CONTROL_HEADER + N]`.
-    pub control: View,
-    /// Rows 1.. of `tokens` as floats `[steps, N]`: the readout.
-    pub samples: View,
+    pub io: GenerationIo,
 }
 
-/// Builds the generation plan (token input and softmax head; no dropout).
-pub(crate) fn build_generation(config: &ModelConfig, layout: &ParamLayout, streams: usize, steps: usize) -> Generation {
+/// How a generation plan's inputs and outputs live.
+pub(crate) enum GenerationIo {
+    /// Token ids `[steps + 1, N]`: row 0 the first input, row t+1 the token
+    /// drawn (or forced) at step t; the `sample_next` control words; rows 1..
+    /// of `tokens` as floats `[steps, N]` (the readout).
+    Tokens { tokens: View, control: View, samples: View },
+    /// Values `[steps + 1, N, F]`: rows `0..forced` written by the host (the
+    /// prime), row t+1 for t ≥ forced - 1 the prediction of step t (the
+    /// readout: the whole buffer).
+    Dense { values: View, forced: usize },
+}
+
+/// How the next input is made in a generation plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Feedback {
+    /// Draw a token from a softmax head (primes are forced per stream at run time).
+    Sample,
+    /// Feed a linear head's prediction back as the next features, after
+    /// `forced` host-written input rows.
+    Predict { forced: usize },
+}
+
+/// Builds a generation plan (token or dense input; no dropout; one direction).
+pub(crate) fn build_generation(
+    config: &ModelConfig,
+    layout: &ParamLayout,
+    streams: usize,
+    steps: usize,
+    feedback: Feedback,
+) -> Generation {
     let (n, h, cell) = (streams, config.hidden, config.cell);
     let g = cell.gates() * h;
-    let (layers, classes) = (config.layers, config.outputs());
-    // The sampler only builds this for token input and a softmax head.
-    let vocab = config.input_width();
+    let (layers, classes, features) = (config.layers, config.outputs(), config.input_width());
     let mut plan = Plan::default();
     let params = plan.buffer("params", layout.total(), Elem::Float);
     let state_h = plan.buffer("state_h", layers * n * h, Elem::Float);
     let state_c = (cell == Cell::Lstm).then(|| plan.buffer("state_c", layers * n * h, Elem::Float));
-    let tokens = plan.buffer("tokens", (steps + 1) * n, Elem::Id);
-    let control = plan.buffer("control", SAMPLE_CONTROL_HEADER + n, Elem::Id);
-    let samples = plan.buffer("samples", steps * n, Elem::Float);
+    let io = match feedback {
+        Feedback::Sample => GenerationIo::Tokens {
+            tokens: plan.buffer("tokens", (steps + 1) * n, Elem::Id),
+            control: plan.buffer("control", SAMPLE_CONTROL_HEADER + n, Elem::Id),
+            samples: plan.buffer("samples", steps * n, Elem::Float),
+        },
+        Feedback::Predict { forced } => {
+            GenerationIo::Dense { values: plan.buffer("values", (steps + 1) * n * features, Elem::Float), forced }
+        }
+    };
     let logits = plan.buffer("logits", n * classes, Elem::Float);
     // One step of inputs per layer, and h (and c) ping-ponging between two rows.
     let net: Vec<Layer> = (0..layers)
@@ -590,18 +618,25 @@ pub(crate) fn build_generation(config: &ModelConfig, layout: &ParamLayout, strea
         }
     }
     let (head_w_off, head_b_off) = layout.head();
+    let (head_w, head_b) = (param(head_w_off, classes * h), param(head_b_off, classes));
     for t in 0..steps {
         for (l, layer) in net.iter().enumerate() {
             let p = layout.layer(l, 0, 1);
             let input = config.layer_input(l);
             let (w_ih, b_ih) = (param(p.weight_ih, g * input), param(p.bias_ih, g));
-            if l == 0 {
-                let tokens = tokens.row(t, n);
-                plan.push(F, Op::EmbedForward { out: layer.xw, weight: w_ih, bias: b_ih, tokens, vocab });
-            } else {
-                let below = row(net[l - 1].hs, t + 1);
-                plan.push(F, matmul(layer.xw, below, w_ih, Some(b_ih), (n, g, input), false, true, false));
-            }
+            let projection = match (l, &io) {
+                (0, GenerationIo::Tokens { tokens, .. }) => {
+                    Op::EmbedForward { out: layer.xw, weight: w_ih, bias: b_ih, tokens: tokens.row(t, n), vocab: input }
+                }
+                (0, GenerationIo::Dense { values, .. }) => {
+                    matmul(layer.xw, values.row(t, n * features), w_ih, Some(b_ih), (n, g, input), false, true, false)
+                }
+                _ => {
+                    let below = row(net[l - 1].hs, t + 1);
+                    matmul(layer.xw, below, w_ih, Some(b_ih), (n, g, input), false, true, false)
+                }
+            };
+            plan.push(F, projection);
             let views = StepViews {
                 gates: layer.xw,
                 hw: layer.hw,
@@ -612,11 +647,20 @@ pub(crate) fn build_generation(config: &ModelConfig, layout: &ParamLayout, strea
             let w_hh = (param(p.weight_hh, g * h), param(p.bias_hh, g));
             plan.push(F, forward_step(cell, w_hh, views, n, h));
         }
-        let (head_w, head_b) = (param(head_w_off, classes * h), param(head_b_off, classes));
         let top = row(net[layers - 1].hs, t + 1);
-        plan.push(F, matmul(logits, top, head_w, Some(head_b), (n, classes, h), false, true, false));
-        let (tokens, samples) = (tokens.row(t + 1, n), samples.row(t, n));
-        plan.push(F, Op::SampleNext { tokens, samples, logits, control, step: t as u32, classes });
+        match io {
+            GenerationIo::Tokens { tokens, control, samples } => {
+                plan.push(F, matmul(logits, top, head_w, Some(head_b), (n, classes, h), false, true, false));
+                let (tokens, samples) = (tokens.row(t + 1, n), samples.row(t, n));
+                plan.push(F, Op::SampleNext { tokens, samples, logits, control, step: t as u32, classes });
+            }
+            // The prediction is the next input (the prime's rows are not overwritten).
+            GenerationIo::Dense { values, forced } if t + 1 >= forced => {
+                let next = values.row(t + 1, n * features);
+                plan.push(F, matmul(next, top, head_w, Some(head_b), (n, classes, h), false, true, false));
+            }
+            GenerationIo::Dense { .. } => {}
+        }
     }
     for (l, layer) in net.iter().enumerate() {
         plan.push(F, Op::Copy { dst: state_h.row(l, n * h), src: row(layer.hs, steps) });
@@ -624,5 +668,5 @@ pub(crate) fn build_generation(config: &ModelConfig, layout: &ParamLayout, strea
             plan.push(F, Op::Copy { dst: state_c.row(l, n * h), src: row(cs, steps) });
         }
     }
-    Generation { plan, params, state_h, state_c, tokens, control, samples }
+    Generation { plan, params, state_h, state_c, io }
 }

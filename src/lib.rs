@@ -53,5 +53,5 @@ pub use model::Model;
 pub use optim::Optimizer;
 pub use params::{ParamLayout, ParamTensor};
 pub use program::{BufferInit, run_plan};
-pub use sample::Sampler;
+pub use sample::{Forecaster, Sampler};
 pub use train::{Evaluator, StepStats, Trainer};

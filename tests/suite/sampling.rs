@@ -149,3 +149,80 @@ fn bad_sampling_requests_are_errors() {
     assert!(Sampler::new(&m, &vocab).unwrap().chunk(0).is_err(), "empty chunks");
     assert!(Sampler::new(&m, &vocab).unwrap().temperature(0.0).is_err(), "zero temperature");
 }
+
+/// A dense model's forecast equals what the evaluator's forward pass
+/// predicts when the forecast itself is fed in as input (teacher forcing on
+/// its own outputs), on both backends and across the two backends.
+#[test]
+fn forecasts_feed_predictions_back_like_a_forward_pass_over_them() {
+    use rnn_wgpu::{Block, Evaluator, Forecaster, Head, Inputs, Targets};
+    let (features, streams, p, k) = (3, 2, 4, 5);
+    let config = ModelConfig::dense(Cell::Lstm, 2, 12, features, Head::Linear { outputs: features });
+    let prime = super::common::random_values(p * streams * features, 1.0, 31);
+    let mut forecasts = Vec::new();
+    for device in backends() {
+        let model = Model::new(&device, &config, 3).unwrap();
+        let mut forecaster = Forecaster::new(&model, streams).unwrap();
+        let predicted = forecaster.generate(&prime, k).unwrap();
+        assert_eq!(predicted.len(), k * streams * features);
+        // The whole sequence the forecaster consumed: the prime, then its predictions but the last.
+        let steps = p + k - 1;
+        let mut inputs = prime.clone();
+        inputs.extend_from_slice(&predicted[..(k - 1) * streams * features]);
+        let targets = Targets::Values(vec![0.0; steps * streams * features]);
+        let block = Block::with(steps, streams, Inputs::Dense(inputs), targets).unwrap();
+        let mut eval = Evaluator::new(&model, streams, steps).unwrap();
+        eval.evaluate([&block]).unwrap();
+        let outputs = eval.head_outputs().unwrap();
+        let name = device.name();
+        super::common::assert_close(
+            &format!("{name}: forecast vs forward pass"),
+            &predicted,
+            &outputs[(p - 1) * streams * features..],
+            super::common::BALANCED,
+        );
+        // Split in two calls, the state carries on: the second call's prime is the
+        // first call's last prediction.
+        let mut split = Forecaster::new(&model, streams).unwrap();
+        let first = split.generate(&prime, 2).unwrap();
+        let second = split.generate(&first[streams * features..], k - 2).unwrap();
+        let joined: Vec<f32> = first.iter().chain(&second).copied().collect();
+        super::common::assert_close(&format!("{name}: split forecast"), &joined, &predicted, super::common::BALANCED);
+        forecasts.push(predicted);
+    }
+    if let [cpu, gpu] = &forecasts[..] {
+        super::common::assert_close("GPU vs CPU forecast", gpu, cpu, super::common::BALANCED);
+    }
+}
+
+#[test]
+fn generation_starts_from_a_set_state_and_refuses_bad_ones() {
+    use rnn_wgpu::{Forecaster, Head};
+    let vocab = Vocab::from_text("abcdefgh ").unwrap();
+    for device in backends() {
+        let m = model(&device, Cell::Gru, &vocab);
+        let state = super::common::random_values(2 * 24, 0.8, 4);
+        let from = |state: Option<&[f32]>| {
+            let mut s = Sampler::new(&m, &vocab).unwrap().greedy();
+            if let Some(h) = state {
+                s.set_state(h, None).unwrap();
+            }
+            s.generate("ab", 30).unwrap()
+        };
+        assert_ne!(from(Some(&state)), from(None), "{}: the set state changes the text", device.name());
+        assert_eq!(from(Some(&state)), from(Some(&state)), "{}: and deterministically", device.name());
+        let mut s = Sampler::new(&m, &vocab).unwrap();
+        assert!(s.set_state(&state[..47], None).is_err(), "short state");
+        assert!(s.set_state(&state, Some(&state)).is_err(), "c for a GRU");
+        assert!(s.set_state(&[f32::NAN; 48], None).is_err(), "NaN state");
+    }
+    let dense = ModelConfig::dense(Cell::Gru, 1, 4, 3, Head::Linear { outputs: 3 });
+    let m = Model::new(&Device::cpu(), &dense, 1).unwrap();
+    let mut f = Forecaster::new(&m, 2).unwrap();
+    assert!(f.generate(&[0.5; 5], 3).is_err(), "prime not a whole number of steps");
+    assert!(f.generate(&[], 3).is_err(), "empty prime");
+    let classifier = ModelConfig::dense(Cell::Gru, 1, 4, 3, Head::Sigmoid { outputs: 3 });
+    assert!(Forecaster::new(&Model::new(&Device::cpu(), &classifier, 1).unwrap(), 1).is_err(), "sigmoid head");
+    let wide = ModelConfig::dense(Cell::Gru, 1, 4, 3, Head::Linear { outputs: 2 });
+    assert!(Forecaster::new(&Model::new(&Device::cpu(), &wide, 1).unwrap(), 1).is_err(), "outputs != features");
+}
