@@ -1,8 +1,25 @@
-// matmul_tile: the tile loop and 8x8 register block shared by the matmul
-// kernels (never compiled alone; appended to a kernel file, which declares
-// `p: MatmulParams` and the storage arrays `a`, `b` it reads, and defines
-// `matmul_epilogue_row(row, col0, left, right)`, called once per row of each
-// invocation's block with the finished sums of columns col0..col0+7).
+// matmul_tile: the tile loop and 8x8 register block shared by every kernel
+// built on the matmul core (never compiled alone). A kernel source is
+//   <the including kernel> + <a core: matmul_core.wgsl or matmul_core_subgroup.wgsl> + matmul_tile.wgsl.
+//
+// The contract with the including kernel. It declares
+//   - a uniform `p` whose struct has at least the u32 fields m, n, k,
+//     a_col_stride, b_row_stride (C is [m, n], the sum runs over k);
+//   - storage arrays `a` and `b` (array<f32>), which the core only reads;
+//   - fn mm_a_row(row: u32) -> u32: the element index of op(A)[row, 0], row < m;
+//     op(A)[row, kk] = a[mm_a_row(row) + kk * p.a_col_stride];
+//   - fn mm_b_col(col: u32) -> u32: the element index of op(B)[0, col], col < n;
+//     op(B)[kk, col] = b[mm_b_col(col) + kk * p.b_row_stride] (columns may map
+//     anywhere: the fused LSTM step interleaves the gate rows of W_hh);
+//   - fn mm_epilogue(row: u32, col0: u32, sums: vec4<f32>): the finished sums of
+//     row `row`, columns col0..col0+3 (col0 % 4 == 0, all four from one
+//     invocation); called for every quad of the invocation's block, also past
+//     the edges (row >= m or a column >= n), which the epilogue skips.
+// and its entry points read
+//   @compute @workgroup_size(MM_WG_X, MM_WG_Y, 1) fn kernel(inv: MmInvocation) { mm_run(inv); }
+// on a grid of (ceil(n / MM_TILE_N), row tiles, z) workgroups, row tiles past
+// 65535 folded into z (row tile = z * num_workgroups.y + y). The core defines
+// MmInvocation (the builtins it needs) and mm_run.
 //
 // A workgroup of 64 invocations computes a TILE x TILE tile of C; invocation
 // (lx, ly) in 0..8 x 0..8 owns the 8x8 block at rows 8*ly.., columns 8*lx.. of
@@ -25,29 +42,16 @@
 
 /// Rows and columns of C per workgroup.
 const TILE: u32 = 64u;
+const MM_TILE_M: u32 = TILE;
+const MM_TILE_N: u32 = TILE;
+/// Invocations per workgroup, one-dimensional (subgroup builtins require it);
+/// the cores number them (lx, ly) in 0..8 x 0..8.
+const MM_WG_X: u32 = 64u;
+const MM_WG_Y: u32 = 1u;
 /// k steps staged in workgroup memory at a time.
 const KC: u32 = 16u;
 /// vec4s per k step of a staged tile (TILE / 4).
 const QUADS: u32 = 16u;
-
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    accumulate: u32,
-    c_off: u32,
-    a_off: u32,
-    b_off: u32,
-    bias_off: u32,
-    a_row_stride: u32,
-    a_col_stride: u32,
-    b_row_stride: u32,
-    b_col_stride: u32,
-    has_bias: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
 
 /// op(A) of the tile's rows: a_tile[kc * QUADS + q] = rows 4q..4q+3 at k step k0 + kc.
 var<workgroup> a_tile: array<vec4<f32>, 256>;
@@ -75,7 +79,8 @@ struct Block {
 }
 
 /// Where a tile's staging reads start: element offsets of rows tile_row + quad
-/// of op(A) and columns tile_col + quad of op(B), edges clamped.
+/// of op(A) and columns tile_col + quad of op(B), edges clamped (through the
+/// including kernel's mm_a_row / mm_b_col).
 struct TileBases {
     a: vec4<u32>,
     b: vec4<u32>,
@@ -83,8 +88,10 @@ struct TileBases {
 
 fn tile_bases(tile_row: u32, tile_col: u32, li: u32) -> TileBases {
     let quad = vec4<u32>(4u * (li % QUADS)) + vec4<u32>(0u, 1u, 2u, 3u);
-    let a_base = p.a_off + min(vec4<u32>(tile_row) + quad, vec4<u32>(p.m - 1u)) * p.a_row_stride;
-    let b_base = p.b_off + min(vec4<u32>(tile_col) + quad, vec4<u32>(p.n - 1u)) * p.b_col_stride;
+    let rows = min(vec4<u32>(tile_row) + quad, vec4<u32>(p.m - 1u));
+    let cols = min(vec4<u32>(tile_col) + quad, vec4<u32>(p.n - 1u));
+    let a_base = vec4<u32>(mm_a_row(rows.x), mm_a_row(rows.y), mm_a_row(rows.z), mm_a_row(rows.w));
+    let b_base = vec4<u32>(mm_b_col(cols.x), mm_b_col(cols.y), mm_b_col(cols.z), mm_b_col(cols.w));
     return TileBases(a_base, b_base);
 }
 
@@ -134,14 +141,23 @@ fn chunk_from_tiles(acc: ptr<function, Block>, lx: u32, ly: u32) {
     }
 }
 
-/// Hands each row of the block to the kernel's epilogue.
+/// Hands each row's two column quads of the block to the kernel's epilogue.
 fn finish_block(acc: ptr<function, Block>, row0: u32, col0: u32) {
-    matmul_epilogue_row(row0 + 0u, col0, (*acc).r0l, (*acc).r0r);
-    matmul_epilogue_row(row0 + 1u, col0, (*acc).r1l, (*acc).r1r);
-    matmul_epilogue_row(row0 + 2u, col0, (*acc).r2l, (*acc).r2r);
-    matmul_epilogue_row(row0 + 3u, col0, (*acc).r3l, (*acc).r3r);
-    matmul_epilogue_row(row0 + 4u, col0, (*acc).r4l, (*acc).r4r);
-    matmul_epilogue_row(row0 + 5u, col0, (*acc).r5l, (*acc).r5r);
-    matmul_epilogue_row(row0 + 6u, col0, (*acc).r6l, (*acc).r6r);
-    matmul_epilogue_row(row0 + 7u, col0, (*acc).r7l, (*acc).r7r);
+    let col1 = col0 + 4u;
+    mm_epilogue(row0 + 0u, col0, (*acc).r0l);
+    mm_epilogue(row0 + 0u, col1, (*acc).r0r);
+    mm_epilogue(row0 + 1u, col0, (*acc).r1l);
+    mm_epilogue(row0 + 1u, col1, (*acc).r1r);
+    mm_epilogue(row0 + 2u, col0, (*acc).r2l);
+    mm_epilogue(row0 + 2u, col1, (*acc).r2r);
+    mm_epilogue(row0 + 3u, col0, (*acc).r3l);
+    mm_epilogue(row0 + 3u, col1, (*acc).r3r);
+    mm_epilogue(row0 + 4u, col0, (*acc).r4l);
+    mm_epilogue(row0 + 4u, col1, (*acc).r4r);
+    mm_epilogue(row0 + 5u, col0, (*acc).r5l);
+    mm_epilogue(row0 + 5u, col1, (*acc).r5r);
+    mm_epilogue(row0 + 6u, col0, (*acc).r6l);
+    mm_epilogue(row0 + 6u, col1, (*acc).r6r);
+    mm_epilogue(row0 + 7u, col0, (*acc).r7l);
+    mm_epilogue(row0 + 7u, col1, (*acc).r7r);
 }

@@ -1,6 +1,7 @@
 //! Checks of every kernel's WGSL against its Rust description, without a device.
 use super::*;
-use crate::plan::BufId;
+use crate::gpu::core_kernels::{CORE_KERNELS, MM_TILE_M, MM_TILE_N};
+use crate::plan::{BufId, Matmul};
 use wgpu::naga::{
     self, valid::Capabilities, valid::ShaderStages, valid::SubgroupOperationSet, valid::ValidationFlags,
     valid::Validator,
@@ -74,9 +75,15 @@ fn interface(kernel: &Kernel) -> Interface {
     Interface { uniform_size, storage }
 }
 
+/// Every kernel: the plain ones and both variants of each kernel on the matmul core.
+fn all_kernels() -> Vec<&'static Kernel> {
+    let core = CORE_KERNELS.iter().flat_map(|k| [&k.portable, &k.subgroup]);
+    KERNELS.iter().copied().chain(core).collect()
+}
+
 #[test]
 fn every_kernel_validates_and_binds_its_declared_storage() {
-    for kernel in KERNELS {
+    for kernel in all_kernels() {
         let found = interface(kernel).storage;
         let want: Vec<(u32, Elem)> = (1..).zip(kernel.storage.iter().copied()).collect();
         assert_eq!(found, want, "{}: storage bindings (binding, elem) in the WGSL vs Kernel::storage", kernel.name);
@@ -357,7 +364,7 @@ fn lower_binds_the_op_views_and_the_kernel_uniform() {
     }
     let mut lowered: Vec<&str> =
         ops.iter().flat_map(|op| [lower(op, PORTABLE).kernel.label, lower(op, SUBGROUPS).kernel.label]).collect();
-    let mut all: Vec<&str> = KERNELS.iter().map(|k| k.label).collect();
+    let mut all: Vec<&str> = all_kernels().iter().map(|k| k.label).collect();
     lowered.sort_unstable();
     lowered.dedup();
     all.sort_unstable();
@@ -365,15 +372,38 @@ fn lower_binds_the_op_views_and_the_kernel_uniform() {
 }
 
 #[test]
-fn matmul_variants_share_uniform_and_grid_and_differ_only_in_source() {
-    for op in example_ops().iter().filter(|op| matches!(op, Op::Matmul(_))) {
+fn core_variants_share_uniform_and_grid_and_differ_only_in_source() {
+    for op in example_ops().iter().filter(|op| matches!(op, Op::Matmul(_) | Op::Step { .. })) {
         let (portable, subgroup) = (lower(op, PORTABLE), lower(op, SUBGROUPS));
-        assert_eq!(portable.kernel.label, "matmul");
-        assert_eq!(subgroup.kernel.label, "matmul_subgroup");
+        assert_eq!(portable.kernel.label, op.kernel_name());
+        assert_eq!(subgroup.kernel.label, format!("{}_subgroup", op.kernel_name()));
         assert!(subgroup.kernel.subgroups && !portable.kernel.subgroups);
         assert_eq!(portable.uniform, subgroup.uniform);
         assert_eq!(portable.workgroups, subgroup.workgroups);
         assert_eq!(portable.views, subgroup.views);
+    }
+}
+
+/// The value of the module-scope u32 constant `name` in `kernel`'s WGSL.
+fn wgsl_const(kernel: &Kernel, name: &str) -> u32 {
+    let source = format!("{PRELUDE}\n{}", kernel.source);
+    let module = naga::front::wgsl::parse_str(&source).expect("parses");
+    let (_, constant) = module
+        .constants
+        .iter()
+        .find(|(_, c)| c.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("{}: no constant {name}", kernel.label));
+    match module.global_expressions[constant.init] {
+        naga::Expression::Literal(naga::Literal::U32(v)) => v,
+        ref other => panic!("{}: {name} = {other:?}", kernel.label),
+    }
+}
+
+#[test]
+fn core_tile_sizes_match_the_wgsl() {
+    for kernel in CORE_KERNELS.iter().flat_map(|k| [&k.portable, &k.subgroup]) {
+        assert_eq!(wgsl_const(kernel, "MM_TILE_M") as usize, MM_TILE_M, "{}", kernel.label);
+        assert_eq!(wgsl_const(kernel, "MM_TILE_N") as usize, MM_TILE_N, "{}", kernel.label);
     }
 }
 

@@ -12,27 +12,23 @@
 use bytemuck::Pod;
 
 use crate::cpu::kernels::dropout_scale;
+use crate::gpu::core_kernels::{lower_matmul, lower_step};
 use crate::gpu::uniforms::*;
 
-use crate::plan::{Activation, CellOp, Elem, LossKind, Matmul, NORM_CHUNK, Op, View};
+use crate::plan::{Activation, CellOp, Elem, LossKind, NORM_CHUNK, Op, View};
 
 /// The prelude prepended to every kernel source.
 pub(crate) const PRELUDE: &str = include_str!("../../shaders/common.wgsl");
 
 const UTIL: &str = include_str!("../../shaders/util.wgsl");
-/// The matmul kernels: the entry point file, then the shared tile loop.
-const MATMUL: &str = concat!(include_str!("../../shaders/matmul.wgsl"), include_str!("../../shaders/matmul_tile.wgsl"));
-const MATMUL_SUBGROUP: &str =
-    concat!(include_str!("../../shaders/matmul_subgroup.wgsl"), include_str!("../../shaders/matmul_tile.wgsl"));
 const EMBED: &str = include_str!("../../shaders/embed.wgsl");
-// The cell kernels and the fused steps share the cell math (cell_math.wgsl).
+// The cell kernels share the cell math (cell_math.wgsl) with the fused steps (core_kernels.rs).
 const RNN_CELL: &str =
     concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/rnn_cell.wgsl"));
 const LSTM_CELL: &str =
     concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/lstm_cell.wgsl"));
 const GRU_CELL: &str =
     concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/gru_cell.wgsl"));
-const STEP: &str = concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/step.wgsl"));
 const DROPOUT: &str = include_str!("../../shaders/dropout.wgsl");
 const SAMPLE: &str = include_str!("../../shaders/sample.wgsl");
 const LOSS: &str = include_str!("../../shaders/loss.wgsl");
@@ -41,10 +37,8 @@ const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
 
 /// Invocations per workgroup of the 1D kernels (`WG_1D` in common.wgsl).
 pub(crate) const WG_1D: usize = 256;
-/// Rows and columns of C per matmul workgroup (`TILE` in matmul_tile.wgsl).
-const MATMUL_TILE: usize = 64;
 /// Largest workgroup count along one grid dimension (WebGPU's default limit).
-const MAX_GRID: usize = 65535;
+pub(crate) const MAX_GRID: usize = 65535;
 
 /// One WGSL entry point.
 pub(crate) struct Kernel {
@@ -86,14 +80,6 @@ const ID: Elem = Elem::Id;
 pub(crate) static FILL: Kernel = kernel("fill", UTIL, &[F]);
 pub(crate) static COPY: Kernel = kernel("copy", UTIL, &[F, F]);
 pub(crate) static ROW_GATHER: Kernel = kernel("row_gather", UTIL, &[F, F, ID]);
-pub(crate) static MATMUL_KERNEL: Kernel = kernel("matmul", MATMUL, &[F, F, F, F]);
-pub(crate) static MATMUL_SUBGROUP_KERNEL: Kernel = Kernel {
-    name: "matmul",
-    source: MATMUL_SUBGROUP,
-    storage: &[F, F, F, F],
-    label: "matmul_subgroup",
-    subgroups: true,
-};
 pub(crate) static EMBED_FORWARD: Kernel = kernel("embed_forward", EMBED, &[F, F, F, ID]);
 pub(crate) static EMBED_BACKWARD: Kernel = kernel("embed_backward", EMBED, &[F, F, ID]);
 pub(crate) static RNN_CELL_FORWARD: Kernel = kernel("rnn_cell_forward", RNN_CELL, &[F, F]);
@@ -102,12 +88,6 @@ pub(crate) static LSTM_CELL_FORWARD: Kernel = kernel("lstm_cell_forward", LSTM_C
 pub(crate) static LSTM_CELL_BACKWARD: Kernel = kernel("lstm_cell_backward", LSTM_CELL, &[F, F, F, F, F, F]);
 pub(crate) static GRU_CELL_FORWARD: Kernel = kernel("gru_cell_forward", GRU_CELL, &[F, F, F, F]);
 pub(crate) static GRU_CELL_BACKWARD: Kernel = kernel("gru_cell_backward", GRU_CELL, &[F, F, F, F, F, F, F]);
-pub(crate) static RNN_STEP_FORWARD: Kernel = kernel("rnn_step_forward", STEP, &[F, F, F]);
-pub(crate) static LSTM_STEP_FORWARD: Kernel = kernel("lstm_step_forward", STEP, &[F, F, F, F]);
-pub(crate) static GRU_STEP_FORWARD: Kernel = kernel("gru_step_forward", STEP, &[F, F, F, F]);
-pub(crate) static RNN_STEP_BACKWARD: Kernel = kernel("rnn_step_backward", STEP, &[F, F, F, F]);
-pub(crate) static LSTM_STEP_BACKWARD: Kernel = kernel("lstm_step_backward", STEP, &[F, F, F, F, F, F]);
-pub(crate) static GRU_STEP_BACKWARD: Kernel = kernel("gru_step_backward", STEP, &[F, F, F, F, F, F, F]);
 pub(crate) static DROPOUT_FORWARD: Kernel = kernel("dropout", DROPOUT, &[F, F, ID]);
 pub(crate) static DROPOUT_BACKWARD: Kernel = kernel("dropout_backward", DROPOUT, &[F, ID]);
 pub(crate) static SOFTMAX_XENT: Kernel = kernel("softmax_xent", LOSS, &[F, F, ID, F]);
@@ -123,14 +103,12 @@ pub(crate) static SGD_MOMENTUM: Kernel = kernel("sgd_momentum", OPTIM, &[F, F, F
 pub(crate) static ADAGRAD: Kernel = kernel("adagrad", OPTIM, &[F, F, F, F, F]);
 pub(crate) static ADAM: Kernel = kernel("adam", OPTIM, &[F, F, F, F, F, F]);
 
-/// Every kernel (the tests walk them all).
+/// Every kernel not on the matmul core (the tests walk them all, and `CORE_KERNELS`).
 #[cfg(test)]
-pub(crate) static KERNELS: [&Kernel; 33] = [
+pub(crate) static KERNELS: [&Kernel; 25] = [
     &FILL,
     &COPY,
     &ROW_GATHER,
-    &MATMUL_KERNEL,
-    &MATMUL_SUBGROUP_KERNEL,
     &EMBED_FORWARD,
     &EMBED_BACKWARD,
     &RNN_CELL_FORWARD,
@@ -139,12 +117,6 @@ pub(crate) static KERNELS: [&Kernel; 33] = [
     &LSTM_CELL_BACKWARD,
     &GRU_CELL_FORWARD,
     &GRU_CELL_BACKWARD,
-    &RNN_STEP_FORWARD,
-    &LSTM_STEP_FORWARD,
-    &GRU_STEP_FORWARD,
-    &RNN_STEP_BACKWARD,
-    &LSTM_STEP_BACKWARD,
-    &GRU_STEP_BACKWARD,
     &DROPOUT_FORWARD,
     &DROPOUT_BACKWARD,
     &SOFTMAX_XENT,
@@ -169,7 +141,7 @@ pub(crate) fn div_ceil(n: usize, d: usize) -> usize {
 /// A size or offset as the u32 of a uniform. Plan buffers are bounded by
 /// `max_storage_buffer_binding_size` (checked when they are created), so a
 /// failure here is a bug, not a user error.
-fn u32_of(x: usize) -> u32 {
+pub(crate) fn u32_of(x: usize) -> u32 {
     u32::try_from(x).unwrap_or_else(|_| panic!("{x} does not fit a u32 uniform field"))
 }
 
@@ -187,14 +159,14 @@ fn grid_per_item(count: usize) -> [u32; 3] {
     grid_1d(div_ceil(count, WG_1D))
 }
 
-fn activation_code(activation: Activation) -> u32 {
+pub(crate) fn activation_code(activation: Activation) -> u32 {
     match activation {
         Activation::Tanh => 0,
         Activation::Relu => 1,
     }
 }
 
-fn dispatch<P: Pod>(kernel: &'static Kernel, views: Vec<View>, params: P, workgroups: [u32; 3]) -> Dispatch {
+pub(crate) fn dispatch<P: Pod>(kernel: &'static Kernel, views: Vec<View>, params: P, workgroups: [u32; 3]) -> Dispatch {
     Dispatch { kernel, views, uniform: bytemuck::bytes_of(&params).to_vec(), workgroups }
 }
 
@@ -204,39 +176,6 @@ pub(crate) struct KernelOptions {
     /// Use kernels with subgroup operations (the adapter has `Features::SUBGROUP`,
     /// the device was created with it, and they were not switched off).
     pub subgroups: bool,
-}
-
-fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
-    // (row stride, column stride) of op(a) [m,k] and op(b) [k,n] in their storage.
-    let (a_row_stride, a_col_stride) = if mm.a_trans { (1, mm.m) } else { (mm.k, 1) };
-    let (b_row_stride, b_col_stride) = if mm.b_trans { (1, mm.k) } else { (mm.n, 1) };
-    // Without a bias, `a` fills the binding and the kernel never reads it.
-    let bias = mm.bias.unwrap_or(mm.a);
-    let params = MatmulParams {
-        m: u32_of(mm.m),
-        n: u32_of(mm.n),
-        k: u32_of(mm.k),
-        accumulate: mm.accumulate.into(),
-        c_off: u32_of(mm.c.offset),
-        a_off: u32_of(mm.a.offset),
-        b_off: u32_of(mm.b.offset),
-        bias_off: u32_of(bias.offset),
-        a_row_stride: u32_of(a_row_stride),
-        a_col_stride: u32_of(a_col_stride),
-        b_row_stride: u32_of(b_row_stride),
-        b_col_stride: u32_of(b_col_stride),
-        has_bias: mm.bias.is_some().into(),
-        _pad: [0; 3],
-    };
-    let col_tiles = div_ceil(mm.n, MATMUL_TILE);
-    assert!(col_tiles <= MAX_GRID, "matmul: n = {} needs more than {MAX_GRID} column tiles", mm.n);
-    // Row tiles beyond 65535 fold into z (row tile = z * num_workgroups.y + y).
-    let row_tiles = div_ceil(mm.m, MATMUL_TILE).max(1);
-    let y = row_tiles.min(MAX_GRID);
-    let grid = [u32_of(col_tiles.max(1)), u32_of(y), u32_of(div_ceil(row_tiles, y))];
-    // Both variants share the tile, grid and uniform; see matmul_subgroup.wgsl.
-    let kernel = if options.subgroups { &MATMUL_SUBGROUP_KERNEL } else { &MATMUL_KERNEL };
-    dispatch(kernel, vec![mm.c, mm.a, mm.b, bias], params, grid)
 }
 
 /// How `op` runs on a GPU whose optional kernels are `options`.
@@ -291,7 +230,7 @@ pub(crate) fn lower(op: &Op, options: KernelOptions) -> Dispatch {
             dispatch(&EMBED_BACKWARD, vec![dweight, dout, tokens], params, grid_per_item(width))
         }
         Op::Cell(ref cell) => lower_cell(cell),
-        Op::Step { ref matmul, ref cell } => lower_step(matmul, cell),
+        Op::Step { ref matmul, ref cell } => lower_step(matmul, cell, options),
         Op::Dropout { out, x, seed, salt, p } => {
             let params = DropoutParams {
                 out_off: off(out),
@@ -513,116 +452,6 @@ fn lower_cell(cell: &CellOp) -> Dispatch {
             };
             let views = vec![dxw, dhw, target, dh, gates, hw, h_prev];
             dispatch(&GRU_CELL_BACKWARD, views, params, grid_per_item(dh.len))
-        }
-    }
-}
-
-/// Workgroup width and batch rows per invocation of the step kernels
-/// (`STEP_WG`, `STEP_ROWS` in step.wgsl).
-const STEP_WG: usize = 64;
-const STEP_ROWS: usize = 4;
-
-/// How a fused step becomes one dispatch: one binding per buffer a role lives
-/// in (`check_step` made views of one role share a buffer), the offsets in
-/// the uniform.
-fn lower_step(mm: &Matmul, cell: &CellOp) -> Dispatch {
-    let off = |v: View| u32_of(v.offset);
-    let grid = |rows: usize, hidden: usize| {
-        let row_blocks = div_ceil(rows, STEP_ROWS);
-        assert!(row_blocks <= MAX_GRID, "step: {rows} batch rows need more than {MAX_GRID} workgroups");
-        [u32_of(div_ceil(hidden, STEP_WG)), u32_of(row_blocks), 1]
-    };
-    let (rows, w) = (mm.m, mm.b);
-    let forward = |hidden: usize| StepForwardParams {
-        rows: u32_of(rows),
-        hidden: u32_of(hidden),
-        activation: 0,
-        _pad: 0,
-        w_off: off(w),
-        bias_off: mm.bias.map_or(0, off),
-        h_prev_off: off(mm.a),
-        h_off: 0,
-        gates_off: 0,
-        c_prev_off: 0,
-        c_off: 0,
-        hw_off: 0,
-    };
-    let backward = |hidden: usize| StepBackwardParams {
-        rows: u32_of(rows),
-        hidden: u32_of(hidden),
-        activation: 0,
-        has_dh_prev: 0,
-        w_off: off(w),
-        dnext_off: off(mm.a),
-        dh_off: off(mm.c),
-        dh_prev_off: 0,
-        dxw_off: 0,
-        dhw_off: 0,
-        dc_off: 0,
-        gates_off: 0,
-        hw_off: 0,
-        c_off: 0,
-        c_prev_off: 0,
-        h_off: 0,
-    };
-    match *cell {
-        CellOp::RnnForward { h, pre, activation } => {
-            let hidden = mm.k;
-            let params = StepForwardParams {
-                activation: activation_code(activation),
-                h_off: off(h),
-                gates_off: off(pre),
-                ..forward(hidden)
-            };
-            dispatch(&RNN_STEP_FORWARD, vec![w, mm.a, pre], params, grid(rows, hidden))
-        }
-        CellOp::LstmForward { gates, c, h, c_prev, hidden } => {
-            let params = StepForwardParams {
-                h_off: off(h),
-                gates_off: off(gates),
-                c_prev_off: off(c_prev),
-                c_off: off(c),
-                ..forward(hidden)
-            };
-            dispatch(&LSTM_STEP_FORWARD, vec![w, mm.a, gates, c], params, grid(rows, hidden))
-        }
-        CellOp::GruForward { gates, h, hw, hidden, .. } => {
-            let params = StepForwardParams { h_off: off(h), gates_off: off(gates), hw_off: off(hw), ..forward(hidden) };
-            dispatch(&GRU_STEP_FORWARD, vec![w, mm.a, gates, hw], params, grid(rows, hidden))
-        }
-        CellOp::RnnBackward { dpre, h, activation, .. } => {
-            let hidden = mm.n;
-            let params = StepBackwardParams {
-                activation: activation_code(activation),
-                dxw_off: off(dpre),
-                h_off: off(h),
-                ..backward(hidden)
-            };
-            dispatch(&RNN_STEP_BACKWARD, vec![w, mm.a, mm.c, h], params, grid(rows, hidden))
-        }
-        CellOp::LstmBackward { dgates, dc, gates, c, c_prev, hidden, .. } => {
-            let params = StepBackwardParams {
-                dxw_off: off(dgates),
-                dc_off: off(dc),
-                gates_off: off(gates),
-                c_off: off(c),
-                c_prev_off: off(c_prev),
-                ..backward(hidden)
-            };
-            dispatch(&LSTM_STEP_BACKWARD, vec![w, mm.a, mm.c, dc, gates, c], params, grid(rows, hidden))
-        }
-        CellOp::GruBackward { dxw, dhw, dh_prev, gates, hw, h_prev, hidden, .. } => {
-            let params = StepBackwardParams {
-                has_dh_prev: dh_prev.is_some().into(),
-                dh_prev_off: dh_prev.map_or(0, off),
-                dxw_off: off(dxw),
-                dhw_off: off(dhw),
-                gates_off: off(gates),
-                hw_off: off(hw),
-                h_off: off(h_prev),
-                ..backward(hidden)
-            };
-            dispatch(&GRU_STEP_BACKWARD, vec![w, mm.a, mm.c, dxw, gates, hw, h_prev], params, grid(rows, hidden))
         }
     }
 }

@@ -2,6 +2,7 @@
 //! dispatch grids (`kernels`, twins of `shaders/*.wgsl`), and compiled plans (`program`).
 
 pub(crate) mod context;
+pub(crate) mod core_kernels;
 pub(crate) mod kernels;
 pub(crate) mod program;
 mod uniforms;

@@ -309,14 +309,18 @@ pub(crate) struct AdamParams {
 }
 const _: () = assert!(std::mem::size_of::<AdamParams>() == 48);
 
-/// WGSL `StepForwardParams` (step.wgsl).
+/// WGSL `StepForwardParams` (step/forward.wgsl); m..b_row_stride are read by the matmul core.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(crate) struct StepForwardParams {
-    pub rows: u32,
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub a_col_stride: u32,
+    pub b_row_stride: u32,
     pub hidden: u32,
+    pub gates: u32,
     pub activation: u32,
-    pub _pad: u32,
     pub w_off: u32,
     pub bias_off: u32,
     pub h_prev_off: u32,
@@ -326,13 +330,17 @@ pub(crate) struct StepForwardParams {
     pub c_off: u32,
     pub hw_off: u32,
 }
-const _: () = assert!(std::mem::size_of::<StepForwardParams>() == 48);
+const _: () = assert!(std::mem::size_of::<StepForwardParams>() == 64);
 
-/// WGSL `StepBackwardParams` (step.wgsl).
+/// WGSL `StepBackwardParams` (step/backward.wgsl); m..b_row_stride are read by the matmul core.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(crate) struct StepBackwardParams {
-    pub rows: u32,
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub a_col_stride: u32,
+    pub b_row_stride: u32,
     pub hidden: u32,
     pub activation: u32,
     pub has_dh_prev: u32,
@@ -349,7 +357,7 @@ pub(crate) struct StepBackwardParams {
     pub c_prev_off: u32,
     pub h_off: u32,
 }
-const _: () = assert!(std::mem::size_of::<StepBackwardParams>() == 64);
+const _: () = assert!(std::mem::size_of::<StepBackwardParams>() == 80);
 
 /// WGSL `SampleParams` (sample.wgsl).
 #[repr(C)]

@@ -1,11 +1,6 @@
-// matmul (subgroup variant): the same product, bindings, grid and tiles as
-// matmul.wgsl, for adapters with wgpu's Features::SUBGROUP. The tile loop and
-// register block are in matmul_tile.wgsl; only the inner chunk differs.
-//
-// C[m,n] = (accumulate ? C : 0) + op(A)[m,k] · op(B)[k,n] + (has_bias ? bias[n] : 0)
-// Bindings as in matmul.wgsl: 1 c [m,n], 2 a, 3 b (strided views of op(A),
-// op(B)), 4 bias [n] (or `a` again with has_bias = 0).
-// Grid: (ceil(n/64), row tiles, z) workgroups of 64 invocations, one 64x64 tile each.
+// matmul_core_subgroup: the core of the matmul tile contract (see
+// matmul_tile.wgsl) for adapters with wgpu's Features::SUBGROUP; the same
+// tiles, grid and results as matmul_core.wgsl, only the inner chunk differs.
 //
 // The k-broadcast: when the subgroup has exactly 8 lanes, invocation (lane,
 // subgroup) plays (lx, ly), so the 8 lanes of a subgroup share their 8 rows
@@ -20,36 +15,31 @@
 // subgroup takes one branch and the broadcasts run with all lanes active.
 // (naga 30 rejects `enable subgroups;`; the builtins need only the feature.)
 
-@group(0) @binding(0) var<uniform> p: MatmulParams;
-@group(0) @binding(1) var<storage, read_write> c: array<f32>;
-@group(0) @binding(2) var<storage, read_write> a: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b: array<f32>;
-@group(0) @binding(4) var<storage, read_write> bias: array<f32>;
-
-@compute @workgroup_size(64, 1, 1)
-fn matmul(
+struct MmInvocation {
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_size) subgroup_size: u32,
     @builtin(subgroup_id) subgroup_id: u32,
     @builtin(subgroup_invocation_id) lane: u32,
-) {
-    let tile_row = (wid.z * nwg.y + wid.y) * TILE;
-    let tile_col = wid.x * TILE;
-    let bases = tile_bases(tile_row, tile_col, li);
-    let broadcast = subgroup_size == 8u;
+}
+
+fn mm_run(inv: MmInvocation) {
+    let tile_row = (inv.wid.z * inv.nwg.y + inv.wid.y) * TILE;
+    let tile_col = inv.wid.x * TILE;
+    let bases = tile_bases(tile_row, tile_col, inv.li);
+    let broadcast = inv.subgroup_size == 8u;
     // 8-lane subgroups: (lx, ly) = (lane, subgroup); otherwise the portable layout.
-    var lx = li % 8u;
-    var ly = li / 8u;
+    var lx = inv.li % 8u;
+    var ly = inv.li / 8u;
     if broadcast {
-        lx = lane;
-        ly = subgroup_id;
+        lx = inv.lane;
+        ly = inv.subgroup_id;
     }
     var acc: Block;
     for (var k0 = 0u; k0 < p.k; k0 += KC) {
         workgroupBarrier();
-        stage_tiles(k0, li, bases);
+        stage_tiles(k0, inv.li, bases);
         workgroupBarrier();
         if broadcast {
             chunk_broadcast(&acc, lx, ly);
@@ -83,34 +73,4 @@ fn chunk_broadcast(acc: ptr<function, Block>, lx: u32, ly: u32) {
     outer(acc, subgroupBroadcast(lo1, 5u), subgroupBroadcast(hi1, 5u), b_tile[13u * QUADS + 2u * lx], b_tile[13u * QUADS + 2u * lx + 1u]);
     outer(acc, subgroupBroadcast(lo1, 6u), subgroupBroadcast(hi1, 6u), b_tile[14u * QUADS + 2u * lx], b_tile[14u * QUADS + 2u * lx + 1u]);
     outer(acc, subgroupBroadcast(lo1, 7u), subgroupBroadcast(hi1, 7u), b_tile[15u * QUADS + 2u * lx], b_tile[15u * QUADS + 2u * lx + 1u]);
-}
-
-/// One row of a block: C = (accumulate ? C : 0) + sum + bias, inside the edges only.
-fn matmul_epilogue_row(row: u32, col0: u32, left: vec4<f32>, right: vec4<f32>) {
-    if row >= p.m {
-        return;
-    }
-    store(row, col0, left.x);
-    store(row, col0 + 1u, left.y);
-    store(row, col0 + 2u, left.z);
-    store(row, col0 + 3u, left.w);
-    store(row, col0 + 4u, right.x);
-    store(row, col0 + 5u, right.y);
-    store(row, col0 + 6u, right.z);
-    store(row, col0 + 7u, right.w);
-}
-
-fn store(row: u32, col: u32, sum: f32) {
-    if col >= p.n {
-        return;
-    }
-    let at = p.c_off + row * p.n + col;
-    var value = sum;
-    if p.accumulate != 0u {
-        value += c[at];
-    }
-    if p.has_bias != 0u {
-        value += bias[p.bias_off + col];
-    }
-    c[at] = value;
 }
