@@ -12,7 +12,8 @@
 //!   the LSTM's c.
 //! - training: `dh_l [T, B, H]` = ∂L/∂h_t (from above, plus the recurrence),
 //!   `dxw_l`, `dhw_l [T, B, G]` = ∂L/∂ of the input and recurrent
-//!   pre-activations (one buffer for RNN and LSTM, where they are equal),
+//!   pre-activations (one buffer for RNN and LSTM, where they are equal; the
+//!   RNN's is `xw_l` itself, whose pre-activations backward never reads),
 //!   `dc_l [B, H]` the LSTM's ∂L/∂c carried backwards through the steps.
 
 use crate::config::{Cell, Head, Input, ModelConfig};
@@ -430,7 +431,12 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         for (d, dir) in net[l].iter().enumerate() {
             let p = dir.p;
             let (dh_l, w_hh) = (dh_dir(l, d), param(p.weight_hh, g * h));
-            let dxw = plan.buffer(format!("dxw_l{l}_{d}"), rows * g, Elem::Float);
+            // The RNN's backward never reads its pre-activations, so ∂pre takes
+            // their place: its only activation kept for backward is h.
+            let dxw = match cell {
+                Cell::RnnTanh | Cell::RnnRelu => dir.xw,
+                _ => plan.buffer(format!("dxw_l{l}_{d}"), rows * g, Elem::Float),
+            };
             let dhw = match cell {
                 Cell::Gru => plan.buffer(format!("dhw_l{l}_{d}"), rows * g, Elem::Float),
                 _ => dxw,
