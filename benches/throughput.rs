@@ -31,6 +31,8 @@
 //! subgroup kernels, the matmul rows also time the portable kernel on the
 //! same device (`Device::without_subgroups`).
 
+#[path = "support/gemm_share.rs"]
+mod gemm_share;
 #[path = "support/kernels.rs"]
 mod kernels;
 
@@ -120,6 +122,9 @@ struct TrainRow {
     dispatches: usize,
     bytes: u64,
     criterion: bool,
+    /// FLOPs of the block's GEMMs, and the seconds they take alone.
+    gemm_flops: f64,
+    gemm_secs: f64,
 }
 
 struct InferRow {
@@ -194,6 +199,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if benching {
                 let steps = ((TABLE_BUDGET.as_secs_f64() / one.as_secs_f64()) as usize).clamp(2, TABLE_STEPS);
                 let elapsed = run_steps(&mut trainer, &blocks, &mut next, steps)?;
+                let gemms = gemm_share::gemms(trainer.plan());
+                eprintln!("train_{}/{backend}: timing its GEMMs alone", setup.id());
+                let gemm_secs = gemms.measure(device)?;
                 train_rows.push(TrainRow {
                     setup: i,
                     backend,
@@ -202,6 +210,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     dispatches: trainer.planned_dispatches(),
                     bytes: trainer.model().device_bytes() + trainer.device_bytes(),
                     criterion: use_criterion,
+                    gemm_flops: gemms.flops,
+                    gemm_secs,
                 });
             }
         }
@@ -345,14 +355,19 @@ fn mib(bytes: u64) -> String {
 
 fn train_table(out: &mut String, rows: &[TrainRow]) -> std::fmt::Result {
     writeln!(out, "\n### Training (full step: forward, backward, clip 5, Adam; vocab 65)\n")?;
-    writeln!(out, "| config | backend | chars/s | GPU/CPU | dispatches/block | memory (bytes) | steps timed |")?;
-    writeln!(out, "|---|---|---:|---:|---:|---:|---:|")?;
+    writeln!(
+        out,
+        "| config | backend | chars/s | GPU/CPU | dispatches/block | memory (bytes) | steps timed | GEMM GFLOP/s in step | GEMMs alone | step/alone |"
+    )?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for row in rows {
         let cpu = rows.iter().find(|r| r.setup == row.setup && r.backend == "cpu").map(|r| r.chars_per_sec);
         let kind = if row.backend == "gpu" { "device" } else { "host" };
+        // Steps per second.
+        let step_rate = row.chars_per_sec / SETUPS[row.setup].chars() as f64;
         writeln!(
             out,
-            "| {} | {} | {:.0} | {} | {} | {} {kind} ({}) | {} |",
+            "| {} | {} | {:.0} | {} | {} | {} {kind} ({}) | {} | {:.2} | {:.2} | {:.2} |",
             SETUPS[row.setup].label(),
             row.backend,
             row.chars_per_sec,
@@ -360,13 +375,19 @@ fn train_table(out: &mut String, rows: &[TrainRow]) -> std::fmt::Result {
             row.dispatches,
             row.bytes,
             mib(row.bytes),
-            row.steps
+            row.steps,
+            row.gemm_flops * step_rate / 1e9,
+            row.gemm_flops / row.gemm_secs / 1e9,
+            row.gemm_secs * step_rate
         )?;
     }
     writeln!(
         out,
         "\nchars/s = B·T × steps / time of the steps plus one final `stats()` readback. Memory = \
-         `model.device_bytes() + trainer.device_bytes()` (parameters, activations, gradients, Adam state)."
+         `model.device_bytes() + trainer.device_bytes()` (parameters, activations, gradients, Adam state). \
+         GEMM GFLOP/s in step = 2·m·n·k summed over the block's GEMMs (every matmul and the GEMM of every \
+         fused step) / step time; GEMMs alone = the same GEMMs, shapes and order in a plan of their own \
+         (`support/gemm_share.rs`); step/alone = the share of the matmul kernel's rate the whole step keeps."
     )?;
     let skipped: Vec<String> =
         rows.iter().filter(|r| !r.criterion).map(|r| format!("{} on {}", SETUPS[r.setup].tag, r.backend)).collect();

@@ -11,7 +11,7 @@ use crate::cpu::kernels::lowbias32;
 use crate::data::{Block, Feed, Values};
 use crate::error::{Error, Result, check_finite};
 use crate::model::Model;
-use crate::plan::{Section, View};
+use crate::plan::{Plan, Section, View};
 use crate::program::Program;
 
 /// What one block reported (read only when asked).
@@ -260,6 +260,12 @@ impl Trainer {
     /// parameters are counted by [`Model::device_bytes`]).
     pub fn device_bytes(&self) -> u64 {
         self.program.owned_bytes()
+    }
+
+    /// The block plan this trainer runs (buffers and ops), for inspection
+    /// and benchmarks.
+    pub fn plan(&self) -> &Plan {
+        &self.graph.plan
     }
 
     /// Dispatches a full training block records, known before running one.
