@@ -122,6 +122,9 @@ struct TrainRow {
     dispatches: usize,
     bytes: u64,
     criterion: bool,
+    /// Queue submits and readbacks the device counted over the timed steps.
+    submits: u64,
+    readbacks: u64,
     /// FLOPs of the block's GEMMs, and the seconds they take alone.
     gemm_flops: f64,
     gemm_secs: f64,
@@ -198,7 +201,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             if benching {
                 let steps = ((TABLE_BUDGET.as_secs_f64() / one.as_secs_f64()) as usize).clamp(2, TABLE_STEPS);
+                let traffic = (device.submits(), device.readbacks());
                 let elapsed = run_steps(&mut trainer, &blocks, &mut next, steps)?;
+                let (submits, readbacks) = (device.submits() - traffic.0, device.readbacks() - traffic.1);
                 let gemms = gemm_share::gemms(trainer.plan());
                 eprintln!("train_{}/{backend}: timing its GEMMs alone", setup.id());
                 let gemm_secs = gemms.measure(device)?;
@@ -210,6 +215,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     dispatches: trainer.planned_dispatches(),
                     bytes: trainer.model().device_bytes() + trainer.device_bytes(),
                     criterion: use_criterion,
+                    submits,
+                    readbacks,
                     gemm_flops: gemms.flops,
                     gemm_secs,
                 });
@@ -349,6 +356,11 @@ fn format_ratio(r: f64) -> String {
     format!("{r:.decimals$}")
 }
 
+/// "20, 1" for 20 steps: the submits and readbacks the device counted (none on the CPU backend).
+fn traffic(row: &TrainRow) -> String {
+    if row.backend == "gpu" { format!("{}, {}", row.submits, row.readbacks) } else { "-".to_string() }
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -357,9 +369,9 @@ fn train_table(out: &mut String, rows: &[TrainRow]) -> std::fmt::Result {
     writeln!(out, "\n### Training (full step: forward, backward, clip 5, Adam; vocab 65)\n")?;
     writeln!(
         out,
-        "| config | backend | chars/s | GPU/CPU | dispatches/block | memory (bytes) | steps timed | GEMM GFLOP/s in step | GEMMs alone | step/alone |"
+        "| config | backend | chars/s | GPU/CPU | dispatches/block | submits, readbacks | memory (bytes) | steps timed | GEMM GFLOP/s in step | GEMMs alone | step/alone |"
     )?;
-    writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for row in rows {
         let cpu = rows.iter().find(|r| r.setup == row.setup && r.backend == "cpu").map(|r| r.chars_per_sec);
         let kind = if row.backend == "gpu" { "device" } else { "host" };
@@ -367,12 +379,13 @@ fn train_table(out: &mut String, rows: &[TrainRow]) -> std::fmt::Result {
         let step_rate = row.chars_per_sec / SETUPS[row.setup].chars() as f64;
         writeln!(
             out,
-            "| {} | {} | {:.0} | {} | {} | {} {kind} ({}) | {} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {:.0} | {} | {} | {} | {} {kind} ({}) | {} | {:.2} | {:.2} | {:.2} |",
             SETUPS[row.setup].label(),
             row.backend,
             row.chars_per_sec,
             ratio(row.backend, row.chars_per_sec, cpu),
             row.dispatches,
+            traffic(row),
             row.bytes,
             mib(row.bytes),
             row.steps,
@@ -383,7 +396,8 @@ fn train_table(out: &mut String, rows: &[TrainRow]) -> std::fmt::Result {
     }
     writeln!(
         out,
-        "\nchars/s = B·T × steps / time of the steps plus one final `stats()` readback. Memory = \
+        "\nchars/s = B·T × steps / time of the steps plus one final `stats()` readback; submits, readbacks = what \
+         the device counted over those steps (`Device::submits`, `Device::readbacks`). Memory = \
          `model.device_bytes() + trainer.device_bytes()` (parameters, activations, gradients, Adam state). \
          GEMM GFLOP/s in step = 2·m·n·k summed over the block's GEMMs (every matmul and the GEMM of every \
          fused step) / step time; GEMMs alone = the same GEMMs, shapes and order in a plan of their own \

@@ -235,7 +235,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "training: batch {}, seq-len {}, Adam lr {}, clip {}, {} steps, seed {}",
         args.batch, args.seq_len, args.lr, args.clip, args.steps, args.seed
     );
-    println!("per block: {} dispatches, {} submit(s)", trainer.planned_dispatches(), trainer.submits_per_block());
+    println!("per block: {} dispatches", trainer.planned_dispatches());
     println!("{:>7}  {:>10}  {:>10}  {:>10}", "step", "train", "valid", "chars/s");
     println!("{:>7}  {:>10}  {:>10.4}  {:>10}", trainer.steps_taken(), "-", evaluator.evaluate(&valid_blocks)?, "-");
 

@@ -86,6 +86,24 @@ impl Device {
         }
     }
 
+    /// Queue submits made on this device so far (0 on the CPU backend). A
+    /// training block is one submit; see also [`Device::readbacks`].
+    pub fn submits(&self) -> u64 {
+        match &self.backend {
+            Backend::Gpu(ctx) => ctx.traffic().0,
+            Backend::Cpu => 0,
+        }
+    }
+
+    /// Device-to-host readbacks (buffer maps) waited for so far (0 on the
+    /// CPU backend). A training block makes none; `Trainer::stats` makes one.
+    pub fn readbacks(&self) -> u64 {
+        match &self.backend {
+            Backend::Gpu(ctx) => ctx.traffic().1,
+            Backend::Cpu => 0,
+        }
+    }
+
     /// The CPU backend.
     pub fn cpu() -> Device {
         Device { backend: Backend::Cpu }

@@ -273,11 +273,6 @@ impl Trainer {
         self.graph.plan.count(TRAIN)
     }
 
-    /// Queue submits per training block: always one.
-    pub fn submits_per_block(&self) -> usize {
-        1
-    }
-
     pub fn config(&self) -> &TrainConfig {
         &self.config
     }

@@ -3,6 +3,7 @@
 //! trainer and sampler made on it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +36,15 @@ pub(crate) struct Context {
     /// The first error reported outside an error scope (uncaptured error or
     /// device loss); every later operation returns it.
     fatal: Arc<Mutex<Option<Error>>>,
+    /// Queue submits and readbacks so far (shared by every handle of the device).
+    traffic: Arc<Traffic>,
+}
+
+/// What crossed between host and device: the counts a real GPU pays for.
+#[derive(Default)]
+pub(crate) struct Traffic {
+    pub submits: AtomicU64,
+    pub readbacks: AtomicU64,
 }
 
 /// Adapter ranking: discrete > integrated > virtual > CPU-type > other, and
@@ -110,7 +120,8 @@ impl Context {
         });
         log::info!("rnn-wgpu: using adapter {} (subgroup kernels: {subgroups})", describe(&info));
         let options = KernelOptions { subgroups };
-        Ok(Context { device, queue, info, limits, options, pipelines: Mutex::new(HashMap::new()), fatal })
+        let pipelines = Mutex::new(HashMap::new());
+        Ok(Context { device, queue, info, limits, options, pipelines, fatal, traffic: Arc::default() })
     }
 
     /// The same device and queue with the optional subgroup kernels off: the
@@ -125,6 +136,7 @@ impl Context {
             options: KernelOptions { subgroups: false },
             pipelines: Mutex::new(HashMap::new()),
             fatal: self.fatal.clone(),
+            traffic: self.traffic.clone(),
         }
     }
 
@@ -259,12 +271,24 @@ impl Context {
         let mut encoder =
             self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
         encoder.copy_buffer_to_buffer(src, offset, &staging, 0, bytes);
-        self.queue.submit([encoder.finish()]);
+        self.submit(encoder);
         self.map_read(&staging, bytes)
+    }
+
+    /// Submits `encoder`'s commands: every submit goes through here, so it is counted.
+    pub(crate) fn submit(&self, encoder: wgpu::CommandEncoder) {
+        self.traffic.submits.fetch_add(1, Ordering::Relaxed);
+        self.queue.submit([encoder.finish()]);
+    }
+
+    /// (submits, readbacks) so far on this device.
+    pub(crate) fn traffic(&self) -> (u64, u64) {
+        (self.traffic.submits.load(Ordering::Relaxed), self.traffic.readbacks.load(Ordering::Relaxed))
     }
 
     /// Maps a MAP_READ buffer whose copy was submitted, waits, and copies its bytes out.
     pub(crate) fn map_read(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        self.traffic.readbacks.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
         staging.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
             sender.send(r).ok();

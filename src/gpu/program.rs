@@ -156,7 +156,7 @@ impl GpuProgram {
             0,
             (r.view.len * 4) as u64,
         );
-        ctx.queue.submit([encoder.finish()]);
+        ctx.submit(encoder);
         ctx.check()?;
         Ok(count)
     }

@@ -124,3 +124,28 @@ fn a_training_block_costs_two_dispatches_per_step_per_layer_plus_a_constant() {
         }
     }
 }
+
+/// Issue 4's host traffic: a training block is exactly one queue submit and no
+/// readback; the loss comes back in one readback only when asked. Counted by
+/// the device itself, on a device of its own (other tests share the common one).
+#[test]
+fn gpu_training_block_is_one_submit_and_reads_back_only_when_asked() {
+    if super::common::gpu().is_none() {
+        return;
+    }
+    let device = Device::best().unwrap();
+    for cell in CELLS {
+        let mut t = trainer(&device, cell, 6);
+        let block = random_block(6, 3, 9, 2);
+        t.step(&block).unwrap();
+        let (submits, readbacks) = (device.submits(), device.readbacks());
+        for _ in 0..3 {
+            t.step(&block).unwrap();
+        }
+        assert_eq!(device.submits() - submits, 3, "{cell:?}: submits for 3 blocks");
+        assert_eq!(device.readbacks() - readbacks, 0, "{cell:?}: readbacks for 3 blocks");
+        t.stats().unwrap();
+        assert_eq!(device.readbacks() - readbacks, 1, "{cell:?}: readbacks for one stats()");
+        assert_eq!(device.submits() - submits, 3, "{cell:?}: stats() submits nothing");
+    }
+}
