@@ -377,6 +377,34 @@ fn matmul_variants_share_uniform_and_grid_and_differ_only_in_source() {
     }
 }
 
+/// The value of the WGSL `const name: u32` in `kernel`'s source.
+fn wgsl_u32_const(kernel: &Kernel, name: &str) -> u32 {
+    let source = format!("{PRELUDE}\n{}", kernel.source);
+    let module = naga::front::wgsl::parse_str(&source).expect("parses");
+    let (_, constant) = module
+        .constants
+        .iter()
+        .find(|(_, c)| c.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("{}: no const {name}", kernel.label));
+    match module.global_expressions[constant.init] {
+        naga::Expression::Literal(naga::Literal::U32(v)) => v,
+        ref other => panic!("{}: const {name} is {other:?}, not a u32 literal", kernel.label),
+    }
+}
+
+#[test]
+fn matmul_cores_match_the_rust_tile_and_workgroup_sizes() {
+    for kernel in [&MATMUL_KERNEL, &MATMUL_SUBGROUP_KERNEL] {
+        assert_eq!(wgsl_u32_const(kernel, "MM_TILE_M") as usize, MATMUL_TILE_M, "{}: MM_TILE_M", kernel.label);
+        assert_eq!(wgsl_u32_const(kernel, "MM_TILE_N") as usize, MATMUL_TILE_N, "{}: MM_TILE_N", kernel.label);
+        let source = format!("{PRELUDE}\n{}", kernel.source);
+        let module = naga::front::wgsl::parse_str(&source).expect("parses");
+        let entry = module.entry_points.iter().find(|e| e.name == kernel.name).expect("entry point");
+        let want = [wgsl_u32_const(kernel, "MM_WG_X"), wgsl_u32_const(kernel, "MM_WG_Y"), 1];
+        assert_eq!(entry.workgroup_size, want, "{}: workgroup size vs MM_WG_X, MM_WG_Y", kernel.label);
+    }
+}
+
 #[test]
 fn large_1d_grids_fold_into_two_dimensions() {
     for workgroups in [1, 255, 65535, 65536, 200_001] {

@@ -20,10 +20,12 @@ use crate::plan::{Activation, CellOp, Elem, LossKind, Matmul, NORM_CHUNK, Op, Vi
 pub(crate) const PRELUDE: &str = include_str!("../../shaders/common.wgsl");
 
 const UTIL: &str = include_str!("../../shaders/util.wgsl");
-/// The matmul kernels: the entry point file, then the shared tile loop.
+/// The matmul kernels: the thin includer, then a tile core (the portable
+/// matmul_tile.wgsl or matmul_tile_subgroup.wgsl; the contract between them
+/// is in matmul_tile.wgsl's header), so other kernels can append a core too.
 const MATMUL: &str = concat!(include_str!("../../shaders/matmul.wgsl"), include_str!("../../shaders/matmul_tile.wgsl"));
 const MATMUL_SUBGROUP: &str =
-    concat!(include_str!("../../shaders/matmul_subgroup.wgsl"), include_str!("../../shaders/matmul_tile.wgsl"));
+    concat!(include_str!("../../shaders/matmul.wgsl"), include_str!("../../shaders/matmul_tile_subgroup.wgsl"));
 const EMBED: &str = include_str!("../../shaders/embed.wgsl");
 // The cell kernels and the fused steps share the cell math (cell_math.wgsl).
 const RNN_CELL: &str =
@@ -41,8 +43,10 @@ const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
 
 /// Invocations per workgroup of the 1D kernels (`WG_1D` in common.wgsl).
 pub(crate) const WG_1D: usize = 256;
-/// Rows and columns of C per matmul workgroup (`TILE` in matmul_tile.wgsl).
-const MATMUL_TILE: usize = 64;
+/// Rows and columns of C per workgroup of both matmul tile cores
+/// (`MM_TILE_M`, `MM_TILE_N`; checked against the WGSL in kernel_tests.rs).
+pub(crate) const MATMUL_TILE_M: usize = 64;
+pub(crate) const MATMUL_TILE_N: usize = 64;
 /// Largest workgroup count along one grid dimension (WebGPU's default limit).
 const MAX_GRID: usize = 65535;
 
@@ -228,13 +232,13 @@ fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
         has_bias: mm.bias.is_some().into(),
         _pad: [0; 3],
     };
-    let col_tiles = div_ceil(mm.n, MATMUL_TILE);
+    let col_tiles = div_ceil(mm.n, MATMUL_TILE_N);
     assert!(col_tiles <= MAX_GRID, "matmul: n = {} needs more than {MAX_GRID} column tiles", mm.n);
     // Row tiles beyond 65535 fold into z (row tile = z * num_workgroups.y + y).
-    let row_tiles = div_ceil(mm.m, MATMUL_TILE).max(1);
+    let row_tiles = div_ceil(mm.m, MATMUL_TILE_M).max(1);
     let y = row_tiles.min(MAX_GRID);
     let grid = [u32_of(col_tiles.max(1)), u32_of(y), u32_of(div_ceil(row_tiles, y))];
-    // Both variants share the tile, grid and uniform; see matmul_subgroup.wgsl.
+    // Both cores share the tile, grid and uniform; see matmul_tile_subgroup.wgsl.
     let kernel = if options.subgroups { &MATMUL_SUBGROUP_KERNEL } else { &MATMUL_KERNEL };
     dispatch(kernel, vec![mm.c, mm.a, mm.b, bias], params, grid)
 }
