@@ -1,15 +1,21 @@
 // matmul: C[m,n] = (accumulate ? C : 0) + op(A)[m,k] · op(B)[k,n] + (has_bias ? bias[n] : 0)
-// A thin includer of the matmul core (matmul_tile.wgsl has the contract and
-// the tile loop; matmul_core.wgsl or matmul_core_subgroup.wgsl is appended).
+//
+// A thin includer of the matmul tile core: the core (matmul_tile.wgsl, the
+// portable one, or matmul_tile_subgroup.wgsl where the adapter has subgroups)
+// is appended to this file and computes each workgroup's tile; this file
+// says where op(A), op(B) live and what happens to the finished sums.
 //
 // Bindings (f32, row-major, each view at an element offset into its buffer):
+//   0 p    MatmulParams (uniform)
 //   1 c    [m, n]
 //   2 a    op(A)[r, kk] = a[a_off + r * a_row_stride + kk * a_col_stride]
 //          (stored [m, k]: strides (k, 1); a_trans, stored [k, m]: strides (1, m))
 //   3 b    op(B)[kk, j] = b[b_off + kk * b_row_stride + j * b_col_stride]
 //          (stored [k, n]: strides (n, 1); b_trans, stored [n, k]: strides (1, k))
 //   4 bias [n]; when there is none, `a` is bound here again and has_bias = 0.
-// Grid: the core's, (ceil(n / MM_TILE_N), row tiles, z).
+// Grid: the core's (ceil(n / MM_TILE_N), row tiles, z) workgroups of
+// MM_WG_X x MM_WG_Y invocations, more than 65535 row tiles folded into z
+// (row tile = z * num_workgroups.y + y).
 
 struct MatmulParams {
     m: u32,
@@ -41,15 +47,17 @@ fn matmul(inv: MmInvocation) {
     mm_run(inv);
 }
 
+/// Element index of op(A)[row, 0].
 fn mm_a_row(row: u32) -> u32 {
     return p.a_off + row * p.a_row_stride;
 }
 
+/// Element index of op(B)[0, col].
 fn mm_b_col(col: u32) -> u32 {
     return p.b_off + col * p.b_col_stride;
 }
 
-/// C = (accumulate ? C : 0) + sum + bias, inside the edges only.
+/// C[row, col0..col0+3] = (accumulate ? C : 0) + sums + bias, inside the edges only.
 fn mm_epilogue(row: u32, col0: u32, sums: vec4<f32>) {
     if row >= p.m {
         return;

@@ -1,4 +1,4 @@
-//! The kernels built on the matmul core (shaders/matmul_tile.wgsl): the
+//! The kernels built on the matmul tile core (shaders/matmul_tile.wgsl): the
 //! matmul itself and the fused recurrent steps, each in a portable variant
 //! and one with subgroup operations, and how their ops become dispatches.
 //! The core fixes the grid (one workgroup per `MM_TILE_M` x `MM_TILE_N` tile
@@ -26,7 +26,8 @@ impl CoreKernel {
 }
 
 /// `core_kernel!(entry point, [files before the core, under shaders/], storage)`:
-/// the kernel's source is those files, then a core, then the tile loop.
+/// the kernel's source is those files, then a core (matmul_tile.wgsl, or
+/// matmul_tile_subgroup.wgsl for the subgroup variant).
 macro_rules! core_kernel {
     ($name:literal, [$($file:literal),+], $storage:expr) => {
         CoreKernel {
@@ -34,7 +35,6 @@ macro_rules! core_kernel {
                 name: $name,
                 source: concat!(
                     $(include_str!(concat!("../../shaders/", $file)),)+
-                    include_str!("../../shaders/matmul_core.wgsl"),
                     include_str!("../../shaders/matmul_tile.wgsl")
                 ),
                 storage: $storage,
@@ -45,8 +45,7 @@ macro_rules! core_kernel {
                 name: $name,
                 source: concat!(
                     $(include_str!(concat!("../../shaders/", $file)),)+
-                    include_str!("../../shaders/matmul_core_subgroup.wgsl"),
-                    include_str!("../../shaders/matmul_tile.wgsl")
+                    include_str!("../../shaders/matmul_tile_subgroup.wgsl")
                 ),
                 storage: $storage,
                 label: concat!($name, "_subgroup"),

@@ -400,10 +400,15 @@ fn wgsl_const(kernel: &Kernel, name: &str) -> u32 {
 }
 
 #[test]
-fn core_tile_sizes_match_the_wgsl() {
+fn core_tile_and_workgroup_sizes_match_the_wgsl() {
     for kernel in CORE_KERNELS.iter().flat_map(|k| [&k.portable, &k.subgroup]) {
-        assert_eq!(wgsl_const(kernel, "MM_TILE_M") as usize, MM_TILE_M, "{}", kernel.label);
-        assert_eq!(wgsl_const(kernel, "MM_TILE_N") as usize, MM_TILE_N, "{}", kernel.label);
+        assert_eq!(wgsl_const(kernel, "MM_TILE_M") as usize, MM_TILE_M, "{}: MM_TILE_M", kernel.label);
+        assert_eq!(wgsl_const(kernel, "MM_TILE_N") as usize, MM_TILE_N, "{}: MM_TILE_N", kernel.label);
+        let source = format!("{PRELUDE}\n{}", kernel.source);
+        let module = naga::front::wgsl::parse_str(&source).expect("parses");
+        let entry = module.entry_points.iter().find(|e| e.name == kernel.name).expect("entry point");
+        let want = [wgsl_const(kernel, "MM_WG_X"), wgsl_const(kernel, "MM_WG_Y"), 1];
+        assert_eq!(entry.workgroup_size, want, "{}: workgroup size vs MM_WG_X, MM_WG_Y", kernel.label);
     }
 }
 
