@@ -7,6 +7,7 @@ use crate::cpu::kernels::sigmoid;
 use crate::plan::LossKind;
 
 /// `(max, logsumexp)` of one row, max subtracted first so exp never overflows.
+#[inline(always)]
 fn logsumexp<F: Scalar>(z: &[F]) -> F {
     let max = z.iter().copied().fold(F::neg_infinity(), F::max);
     let sum = z.iter().fold(F::zero(), |s, &x| s + (x - max).exp_act());
@@ -20,6 +21,7 @@ pub enum LossTargets<'a, F> {
 }
 
 /// See `Op::Loss`.
+#[inline(always)]
 pub fn loss<F: Scalar>(
     kind: LossKind,
     logits: &mut [F],
