@@ -238,7 +238,6 @@ pub fn lstm_cell_backward<F: Scalar>(
     c_prev: &[F],
     hidden: usize,
 ) {
-    let one = F::one();
     let rows = dgates.chunks_exact_mut(4 * hidden).zip(dc.chunks_exact_mut(hidden));
     let inputs = dh.chunks_exact(hidden).zip(gates.chunks_exact(4 * hidden));
     let cells = c.chunks_exact(hidden).zip(c_prev.chunks_exact(hidden));
@@ -246,23 +245,50 @@ pub fn lstm_cell_backward<F: Scalar>(
         let (di, rest) = dg.split_at_mut(hidden);
         let (df, rest) = rest.split_at_mut(hidden);
         let (dgg, dgo) = rest.split_at_mut(hidden);
-        let (gi, gf, gg, go) = (&g[..hidden], &g[hidden..2 * hidden], &g[2 * hidden..3 * hidden], &g[3 * hidden..]);
-        let (dgo, go, dc, dh, c, c_prev) =
-            (&mut dgo[..hidden], &go[..hidden], &mut dc[..hidden], &dh[..hidden], &c[..hidden], &c_prev[..hidden]);
-        // tanh(c) first, in its own loop (it vectorises there), parked in ∂o's slot.
-        for j in 0..hidden {
-            dgo[j] = tanh(c[j]);
-        }
-        for j in 0..hidden {
-            let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
-            let tc = dgo[j];
-            let dcell = dc[j] + dh[j] * o * (one - tc * tc);
-            di[j] = dcell * g * i * (one - i);
-            df[j] = dcell * c_prev[j] * f * (one - f);
-            dgg[j] = dcell * i * (one - g * g);
-            dgo[j] = dh[j] * tc * o * (one - o);
-            dc[j] = dcell * f;
-        }
+        let (gi, rest) = g.split_at(hidden);
+        let (gf, rest) = rest.split_at(hidden);
+        let (gg, go) = rest.split_at(hidden);
+        lstm_backward_row(di, df, dgg, dgo, dc, dh, gi, gf, gg, go, c, c_prev);
+    }
+}
+
+/// One row of [`lstm_cell_backward`]. Every block is its own slice argument
+/// (not an array of them: only a direct `&mut` argument is `noalias`), so the
+/// compiler knows they do not alias and vectorises both loops without the
+/// dozens of run-time overlap checks it otherwise gives up on.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lstm_backward_row<F: Scalar>(
+    di: &mut [F],
+    df: &mut [F],
+    dgg: &mut [F],
+    dgo: &mut [F],
+    dc: &mut [F],
+    dh: &[F],
+    gi: &[F],
+    gf: &[F],
+    gg: &[F],
+    go: &[F],
+    c: &[F],
+    c_prev: &[F],
+) {
+    let one = F::one();
+    let n = dc.len();
+    let (di, df, dgg, dgo) = (&mut di[..n], &mut df[..n], &mut dgg[..n], &mut dgo[..n]);
+    let (dh, gi, gf, gg, go, c, c_prev) = (&dh[..n], &gi[..n], &gf[..n], &gg[..n], &go[..n], &c[..n], &c_prev[..n]);
+    // tanh(c) first, in its own loop, parked in ∂o's slot.
+    for j in 0..n {
+        dgo[j] = tanh(c[j]);
+    }
+    for j in 0..n {
+        let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
+        let tc = dgo[j];
+        let dcell = dc[j] + dh[j] * o * (one - tc * tc);
+        di[j] = dcell * g * i * (one - i);
+        df[j] = dcell * c_prev[j] * f * (one - f);
+        dgg[j] = dcell * i * (one - g * g);
+        dgo[j] = dh[j] * tc * o * (one - o);
+        dc[j] = dcell * f;
     }
 }
 
@@ -309,23 +335,56 @@ pub fn gru_cell_backward<F: Scalar>(
     h_prev: &[F],
     hidden: usize,
 ) {
-    let one = F::one();
-    let rows = dh.len() / hidden;
-    for b in 0..rows {
-        let (g, hw) = (&gates[3 * hidden * b..][..3 * hidden], &hw[3 * hidden * b..][..3 * hidden]);
-        for j in 0..hidden {
-            let (r, z, n) = (g[j], g[hidden + j], g[2 * hidden + j]);
-            let (dh, h_prev) = (dh[hidden * b + j], h_prev[hidden * b + j]);
-            let dn = dh * (one - z) * (one - n * n);
-            let dr = dn * hw[2 * hidden + j] * r * (one - r);
-            let dz = dh * (h_prev - n) * z * (one - z);
-            let at = 3 * hidden * b;
-            (dxw[at + j], dxw[at + hidden + j], dxw[at + 2 * hidden + j]) = (dr, dz, dn);
-            (dhw[at + j], dhw[at + hidden + j], dhw[at + 2 * hidden + j]) = (dr, dz, r * dn);
-            if let Some(dp) = dh_prev.as_deref_mut() {
-                dp[hidden * b + j] += dh * z;
+    let rows = dxw.chunks_exact_mut(3 * hidden).zip(dhw.chunks_exact_mut(3 * hidden));
+    let inputs = dh.chunks_exact(hidden).zip(gates.chunks_exact(3 * hidden));
+    let state = hw.chunks_exact(3 * hidden).zip(h_prev.chunks_exact(hidden));
+    for (b, (((dxw, dhw), (dh, g)), (hw, h_prev))) in rows.zip(inputs).zip(state).enumerate() {
+        let (dxr, rest) = dxw.split_at_mut(hidden);
+        let (dxz, dxn) = rest.split_at_mut(hidden);
+        let (dhr, rest) = dhw.split_at_mut(hidden);
+        let (dhz, dhn) = rest.split_at_mut(hidden);
+        let (r, rest) = g.split_at(hidden);
+        let (z, n) = rest.split_at(hidden);
+        let hw_n = &hw[2 * hidden..];
+        gru_backward_row(dxr, dxz, dxn, dhr, dhz, dhn, dh, r, z, n, hw_n, h_prev);
+        if let Some(dp) = dh_prev.as_deref_mut() {
+            let dp = &mut dp[b * hidden..][..hidden];
+            for ((dp, &dh), &z) in dp.iter_mut().zip(dh).zip(z) {
+                *dp += dh * z;
             }
         }
+    }
+}
+
+/// One row of [`gru_cell_backward`], each block its own slice (see `lstm_backward_row`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gru_backward_row<F: Scalar>(
+    dxr: &mut [F],
+    dxz: &mut [F],
+    dxn: &mut [F],
+    dhr: &mut [F],
+    dhz: &mut [F],
+    dhn: &mut [F],
+    dh: &[F],
+    r: &[F],
+    z: &[F],
+    n: &[F],
+    hw_n: &[F],
+    h_prev: &[F],
+) {
+    let one = F::one();
+    let len = dh.len();
+    let (dxr, dxz, dxn, dhr, dhz, dhn) =
+        (&mut dxr[..len], &mut dxz[..len], &mut dxn[..len], &mut dhr[..len], &mut dhz[..len], &mut dhn[..len]);
+    let (r, z, n, hw_n, h_prev) = (&r[..len], &z[..len], &n[..len], &hw_n[..len], &h_prev[..len]);
+    for j in 0..len {
+        let (r, z, n, dh) = (r[j], z[j], n[j], dh[j]);
+        let dn = dh * (one - z) * (one - n * n);
+        let dr = dn * hw_n[j] * r * (one - r);
+        let dz = dh * (h_prev[j] - n) * z * (one - z);
+        (dxr[j], dxz[j], dxn[j]) = (dr, dz, dn);
+        (dhr[j], dhz[j], dhn[j]) = (dr, dz, r * dn);
     }
 }
 
