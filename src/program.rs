@@ -13,6 +13,8 @@ pub(crate) struct Program {
     plan: Plan,
     storage: Vec<Storage>,
     gpu: Option<GpuProgram>,
+    /// The CPU executor's per-plan state (packed step weights).
+    cpu: Option<cpu::Workspace>,
     readout: View,
     /// Ops (= GPU dispatches) run by the last `run`.
     last_count: usize,
@@ -50,7 +52,8 @@ impl Program {
             }
             Backend::Cpu => None,
         };
-        Ok(Program { device: device.clone(), plan, storage, gpu, readout, last_count: 0, owned_bytes })
+        let cpu = gpu.is_none().then(|| cpu::Workspace::new(&plan));
+        Ok(Program { device: device.clone(), plan, storage, gpu, cpu, readout, last_count: 0, owned_bytes })
     }
 
     pub(crate) fn storage(&self, buf: BufId) -> &Storage {
@@ -88,8 +91,10 @@ impl Program {
                         _ => return Err(Error::Mismatch("a GPU buffer bound to a CPU program".into())),
                     }
                 }
-                // SAFETY: `plan` was validated in `new` and never changes.
-                unsafe { cpu::execute_validated(&self.plan, sections, &mut slots) }
+                let workspace =
+                    self.cpu.as_mut().ok_or_else(|| Error::Internal("a CPU program without its workspace".into()))?;
+                // SAFETY: `plan` was validated in `new` and never changes; `workspace` was made for it.
+                unsafe { cpu::execute_validated(&self.plan, sections, &mut slots, workspace) }
             }
         };
         Ok(())

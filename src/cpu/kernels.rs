@@ -17,7 +17,8 @@ pub fn copy<F: Scalar>(dst: &mut [F], src: &[F]) {
 
 /// `c[m,n] = (accumulate ? c : 0) + op(a)[m,k] · op(b)[k,n] + bias[n]`, row-major;
 /// `a_trans`: `a` is stored `[k,m]`; `b_trans`: `b` is stored `[n,k]`.
-/// The product goes through the `gemm` crate (multithreaded above ~2 MFLOP).
+/// The product goes through the `gemm` crate on this thread (the executor
+/// splits large products between threads itself, see `cpu::parallel`).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul<F: Scalar>(
     c: &mut [F],
@@ -32,40 +33,89 @@ pub fn matmul<F: Scalar>(
     accumulate: bool,
 ) {
     assert!(c.len() == m * n && a.len() == m * k && b.len() == k * n, "matmul: slice lengths do not match m, n, k");
-    // (row stride, column stride) of op(a) [m,k] and op(b) [k,n] in their storage.
-    let (a_rs, a_cs) = if a_trans { (1, m as isize) } else { (k as isize, 1) };
-    let (b_rs, b_cs) = if b_trans { (1, k as isize) } else { (n as isize, 1) };
-    let parallelism = if m * n * k >= 1 << 23 { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
-    // SAFETY: the lengths are asserted above, so every index gemm forms from
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n, "matmul: bias length");
+    }
+    let (a_s, b_s) = (MatrixStrides::of_a(a_trans, m, k), MatrixStrides::of_b(b_trans, k, n));
+    let c_s = MatrixStrides { rows: n as isize, cols: 1 };
+    // SAFETY: the lengths are asserted above, so every index formed from
     // (m, n, k) and these strides lies inside its slice; `c` does not alias
-    // `a` or `b` (it is a distinct &mut).
+    // `a`, `b` or `bias` (it is a distinct &mut).
+    unsafe {
+        matmul_raw(
+            (m, n, k),
+            (c.as_mut_ptr(), c_s),
+            (a.as_ptr(), a_s),
+            (b.as_ptr(), b_s),
+            bias.map(|b| b.as_ptr()),
+            accumulate,
+        )
+    }
+}
+
+/// Element strides of a matrix in its storage: `(i, j)` is at `i·rows + j·cols`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatrixStrides {
+    pub rows: isize,
+    pub cols: isize,
+}
+
+impl MatrixStrides {
+    /// op(a) `[m, k]`, stored `[k, m]` when `a_trans`.
+    pub fn of_a(a_trans: bool, m: usize, k: usize) -> Self {
+        if a_trans { MatrixStrides { rows: 1, cols: m as isize } } else { MatrixStrides { rows: k as isize, cols: 1 } }
+    }
+    /// op(b) `[k, n]`, stored `[n, k]` when `b_trans`.
+    pub fn of_b(b_trans: bool, k: usize, n: usize) -> Self {
+        if b_trans { MatrixStrides { rows: 1, cols: k as isize } } else { MatrixStrides { rows: n as isize, cols: 1 } }
+    }
+}
+
+/// [`matmul`] over raw strided matrices: `c[i,j] = (accumulate ? c[i,j] : 0) +
+/// Σ_kk a[i,kk]·b[kk,j] + bias[j]` for an `m × n` block, on this thread.
+///
+/// # Safety
+/// Every element the shapes and strides address lies in live memory; the
+/// block of `c` is written by no one else meanwhile and overlaps no input.
+pub(crate) unsafe fn matmul_raw<F: Scalar>(
+    (m, n, k): (usize, usize, usize),
+    (c, c_s): (*mut F, MatrixStrides),
+    (a, a_s): (*const F, MatrixStrides),
+    (b, b_s): (*const F, MatrixStrides),
+    bias: Option<*const F>,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the caller's contract.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
+            c,
+            c_s.cols,
+            c_s.rows,
             accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
+            a,
+            a_s.cols,
+            a_s.rows,
+            b,
+            b_s.cols,
+            b_s.rows,
             F::one(),
             F::one(),
             false,
             false,
             false,
-            parallelism,
+            gemm::Parallelism::None,
         );
-    }
-    if let Some(bias) = bias {
-        for row in c.chunks_exact_mut(n) {
-            for (x, &b) in row.iter_mut().zip(bias) {
-                *x += b;
+        if let Some(bias) = bias {
+            for i in 0..m as isize {
+                for j in 0..n {
+                    *c.offset(i * c_s.rows + j as isize * c_s.cols) += *bias.add(j);
+                }
             }
         }
     }
@@ -85,14 +135,29 @@ pub fn embed_forward<F: Scalar>(out: &mut [F], weight: &[F], bias: &[F], tokens:
 /// Adds into `dweight`: `dweight[j, tokens[r]] += dout[r, j]`, rows in order (deterministic).
 pub fn embed_backward<F: Scalar>(dweight: &mut [F], dout: &[F], tokens: &[u32], vocab: usize) {
     let g = dweight.len() / vocab;
+    embed_backward_range(dweight, dout, tokens, vocab, g, 0);
+}
+
+/// [`embed_backward`] for the rows `first .. first + dweight.len() / vocab` of
+/// ∂W_ih `[g, vocab]` (`dout` is `[n, g]`); each row still walks r in order.
+pub fn embed_backward_range<F: Scalar>(
+    dweight: &mut [F],
+    dout: &[F],
+    tokens: &[u32],
+    vocab: usize,
+    g: usize,
+    first: usize,
+) {
+    let width = dweight.len() / vocab;
     for (row, &tok) in dout.chunks_exact(g).zip(tokens) {
-        for (j, &d) in row.iter().enumerate() {
+        for (j, &d) in row[first..first + width].iter().enumerate() {
             dweight[j * vocab + tok as usize] += d;
         }
     }
 }
 
 /// `h = act(pre)`.
+#[inline(always)]
 pub fn rnn_cell_forward<F: Scalar>(h: &mut [F], pre: &[F], activation: Activation) {
     for (h, &p) in h.iter_mut().zip(pre) {
         *h = match activation {
@@ -103,6 +168,7 @@ pub fn rnn_cell_forward<F: Scalar>(h: &mut [F], pre: &[F], activation: Activatio
 }
 
 /// `dpre = dh ⊙ act'(h)`; tanh' = 1 - h², relu' = [h > 0].
+#[inline(always)]
 pub fn rnn_cell_backward<F: Scalar>(dpre: &mut [F], dh: &[F], h: &[F], activation: Activation) {
     for ((d, &dh), &h) in dpre.iter_mut().zip(dh).zip(h) {
         let slope = match activation {
@@ -115,6 +181,7 @@ pub fn rnn_cell_backward<F: Scalar>(dpre: &mut [F], dh: &[F], h: &[F], activatio
 }
 
 /// σ(x) without overflow: the exponential is only taken of -|x| ≤ 0.
+#[inline(always)]
 pub fn sigmoid<F: Scalar>(x: F) -> F {
     let e = (-x.abs()).exp_act();
     let s = F::one() / (F::one() + e);
@@ -124,6 +191,7 @@ pub fn sigmoid<F: Scalar>(x: F) -> F {
 /// tanh(x) = sign(x)·(1 - e)/(1 + e) with e = e^{-2|x|} ≤ 1: no overflow, and
 /// in f32 an absolute error of a few 1e-8 (libm's tanhf was the CPU
 /// backend's hottest call).
+#[inline(always)]
 pub fn tanh<F: Scalar>(x: F) -> F {
     let e = (-(x.abs() + x.abs())).exp_act();
     let t = (F::one() - e) / (F::one() + e);
@@ -132,6 +200,7 @@ pub fn tanh<F: Scalar>(x: F) -> F {
 
 /// LSTM step over rows of `gates [B, 4H]` (blocks i, f, g, o). In place the
 /// pre-activations become σ(i), σ(f), tanh(g), σ(o); `c = f c_prev + i g`, `h = o tanh(c)`.
+#[inline(always)]
 pub fn lstm_cell_forward<F: Scalar>(gates: &mut [F], c: &mut [F], h: &mut [F], c_prev: &[F], hidden: usize) {
     let rows = gates.chunks_exact_mut(4 * hidden).zip(c.chunks_exact_mut(hidden));
     for ((g, c), (h, c_prev)) in rows.zip(h.chunks_exact_mut(hidden).zip(c_prev.chunks_exact(hidden))) {
@@ -158,6 +227,7 @@ pub fn lstm_cell_forward<F: Scalar>(gates: &mut [F], c: &mut [F], h: &mut [F], c
 /// LSTM step backward. With tc = tanh(c): ∂c = dc + dh·o·(1 - tc²); then
 /// ∂i = ∂c·g, ∂f = ∂c·c_prev, ∂g = ∂c·i, ∂o = dh·tc, each times its
 /// activation's slope into `dgates`; `dc` becomes ∂c·f, the carry to step t-1.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_cell_backward<F: Scalar>(
     dgates: &mut [F],
@@ -168,7 +238,6 @@ pub fn lstm_cell_backward<F: Scalar>(
     c_prev: &[F],
     hidden: usize,
 ) {
-    let one = F::one();
     let rows = dgates.chunks_exact_mut(4 * hidden).zip(dc.chunks_exact_mut(hidden));
     let inputs = dh.chunks_exact(hidden).zip(gates.chunks_exact(4 * hidden));
     let cells = c.chunks_exact(hidden).zip(c_prev.chunks_exact(hidden));
@@ -176,29 +245,57 @@ pub fn lstm_cell_backward<F: Scalar>(
         let (di, rest) = dg.split_at_mut(hidden);
         let (df, rest) = rest.split_at_mut(hidden);
         let (dgg, dgo) = rest.split_at_mut(hidden);
-        let (gi, gf, gg, go) = (&g[..hidden], &g[hidden..2 * hidden], &g[2 * hidden..3 * hidden], &g[3 * hidden..]);
-        let (dgo, go, dc, dh, c, c_prev) =
-            (&mut dgo[..hidden], &go[..hidden], &mut dc[..hidden], &dh[..hidden], &c[..hidden], &c_prev[..hidden]);
-        // tanh(c) first, in its own loop (it vectorises there), parked in ∂o's slot.
-        for j in 0..hidden {
-            dgo[j] = tanh(c[j]);
-        }
-        for j in 0..hidden {
-            let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
-            let tc = dgo[j];
-            let dcell = dc[j] + dh[j] * o * (one - tc * tc);
-            di[j] = dcell * g * i * (one - i);
-            df[j] = dcell * c_prev[j] * f * (one - f);
-            dgg[j] = dcell * i * (one - g * g);
-            dgo[j] = dh[j] * tc * o * (one - o);
-            dc[j] = dcell * f;
-        }
+        let (gi, rest) = g.split_at(hidden);
+        let (gf, rest) = rest.split_at(hidden);
+        let (gg, go) = rest.split_at(hidden);
+        lstm_backward_row(di, df, dgg, dgo, dc, dh, gi, gf, gg, go, c, c_prev);
+    }
+}
+
+/// One row of [`lstm_cell_backward`]. Every block is its own slice argument
+/// (not an array of them: only a direct `&mut` argument is `noalias`), so the
+/// compiler knows they do not alias and vectorises both loops without the
+/// dozens of run-time overlap checks it otherwise gives up on.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lstm_backward_row<F: Scalar>(
+    di: &mut [F],
+    df: &mut [F],
+    dgg: &mut [F],
+    dgo: &mut [F],
+    dc: &mut [F],
+    dh: &[F],
+    gi: &[F],
+    gf: &[F],
+    gg: &[F],
+    go: &[F],
+    c: &[F],
+    c_prev: &[F],
+) {
+    let one = F::one();
+    let n = dc.len();
+    let (di, df, dgg, dgo) = (&mut di[..n], &mut df[..n], &mut dgg[..n], &mut dgo[..n]);
+    let (dh, gi, gf, gg, go, c, c_prev) = (&dh[..n], &gi[..n], &gf[..n], &gg[..n], &go[..n], &c[..n], &c_prev[..n]);
+    // tanh(c) first, in its own loop, parked in ∂o's slot.
+    for j in 0..n {
+        dgo[j] = tanh(c[j]);
+    }
+    for j in 0..n {
+        let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
+        let tc = dgo[j];
+        let dcell = dc[j] + dh[j] * o * (one - tc * tc);
+        di[j] = dcell * g * i * (one - i);
+        df[j] = dcell * c_prev[j] * f * (one - f);
+        dgg[j] = dcell * i * (one - g * g);
+        dgo[j] = dh[j] * tc * o * (one - o);
+        dc[j] = dcell * f;
     }
 }
 
 /// GRU step over rows of `[B, 3H]` (blocks r, z, n). In place `gates` goes
 /// from `W_i x + b_i` to r, z, n: r, z = σ(x· + hw·), n = tanh(x_n + r·hw_n);
 /// `h = (1 - z) n + z h_prev`.
+#[inline(always)]
 pub fn gru_cell_forward<F: Scalar>(gates: &mut [F], h: &mut [F], hw: &[F], h_prev: &[F], hidden: usize) {
     let rows = gates.chunks_exact_mut(3 * hidden).zip(h.chunks_exact_mut(hidden));
     for ((g, h), (hw, h_prev)) in rows.zip(hw.chunks_exact(3 * hidden).zip(h_prev.chunks_exact(hidden))) {
@@ -226,6 +323,7 @@ pub fn gru_cell_forward<F: Scalar>(gates: &mut [F], h: &mut [F], hw: &[F], h_pre
 /// GRU step backward. ∂n̂ = dh·(1 - z)·(1 - n²) is the gradient of n's
 /// pre-activation; ∂r̂ = ∂n̂·hw_n·r(1 - r), ∂ẑ = dh·(h_prev - n)·z(1 - z).
 /// `dxw = [∂r̂, ∂ẑ, ∂n̂]`, `dhw = [∂r̂, ∂ẑ, r·∂n̂]`; adds `dh·z` into `dh_prev` when given.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn gru_cell_backward<F: Scalar>(
     dxw: &mut [F],
@@ -237,23 +335,56 @@ pub fn gru_cell_backward<F: Scalar>(
     h_prev: &[F],
     hidden: usize,
 ) {
-    let one = F::one();
-    let rows = dh.len() / hidden;
-    for b in 0..rows {
-        let (g, hw) = (&gates[3 * hidden * b..][..3 * hidden], &hw[3 * hidden * b..][..3 * hidden]);
-        for j in 0..hidden {
-            let (r, z, n) = (g[j], g[hidden + j], g[2 * hidden + j]);
-            let (dh, h_prev) = (dh[hidden * b + j], h_prev[hidden * b + j]);
-            let dn = dh * (one - z) * (one - n * n);
-            let dr = dn * hw[2 * hidden + j] * r * (one - r);
-            let dz = dh * (h_prev - n) * z * (one - z);
-            let at = 3 * hidden * b;
-            (dxw[at + j], dxw[at + hidden + j], dxw[at + 2 * hidden + j]) = (dr, dz, dn);
-            (dhw[at + j], dhw[at + hidden + j], dhw[at + 2 * hidden + j]) = (dr, dz, r * dn);
-            if let Some(dp) = dh_prev.as_deref_mut() {
-                dp[hidden * b + j] += dh * z;
+    let rows = dxw.chunks_exact_mut(3 * hidden).zip(dhw.chunks_exact_mut(3 * hidden));
+    let inputs = dh.chunks_exact(hidden).zip(gates.chunks_exact(3 * hidden));
+    let state = hw.chunks_exact(3 * hidden).zip(h_prev.chunks_exact(hidden));
+    for (b, (((dxw, dhw), (dh, g)), (hw, h_prev))) in rows.zip(inputs).zip(state).enumerate() {
+        let (dxr, rest) = dxw.split_at_mut(hidden);
+        let (dxz, dxn) = rest.split_at_mut(hidden);
+        let (dhr, rest) = dhw.split_at_mut(hidden);
+        let (dhz, dhn) = rest.split_at_mut(hidden);
+        let (r, rest) = g.split_at(hidden);
+        let (z, n) = rest.split_at(hidden);
+        let hw_n = &hw[2 * hidden..];
+        gru_backward_row(dxr, dxz, dxn, dhr, dhz, dhn, dh, r, z, n, hw_n, h_prev);
+        if let Some(dp) = dh_prev.as_deref_mut() {
+            let dp = &mut dp[b * hidden..][..hidden];
+            for ((dp, &dh), &z) in dp.iter_mut().zip(dh).zip(z) {
+                *dp += dh * z;
             }
         }
+    }
+}
+
+/// One row of [`gru_cell_backward`], each block its own slice (see `lstm_backward_row`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gru_backward_row<F: Scalar>(
+    dxr: &mut [F],
+    dxz: &mut [F],
+    dxn: &mut [F],
+    dhr: &mut [F],
+    dhz: &mut [F],
+    dhn: &mut [F],
+    dh: &[F],
+    r: &[F],
+    z: &[F],
+    n: &[F],
+    hw_n: &[F],
+    h_prev: &[F],
+) {
+    let one = F::one();
+    let len = dh.len();
+    let (dxr, dxz, dxn, dhr, dhz, dhn) =
+        (&mut dxr[..len], &mut dxz[..len], &mut dxn[..len], &mut dhr[..len], &mut dhz[..len], &mut dhn[..len]);
+    let (r, z, n, hw_n, h_prev) = (&r[..len], &z[..len], &n[..len], &hw_n[..len], &h_prev[..len]);
+    for j in 0..len {
+        let (r, z, n, dh) = (r[j], z[j], n[j], dh[j]);
+        let dn = dh * (one - z) * (one - n * n);
+        let dr = dn * hw_n[j] * r * (one - r);
+        let dz = dh * (h_prev[j] - n) * z * (one - z);
+        (dxr[j], dxz[j], dxn[j]) = (dr, dz, dn);
+        (dhr[j], dhz[j], dhn[j]) = (dr, dz, r * dn);
     }
 }
 
@@ -304,17 +435,38 @@ pub fn loss_sum<F: Scalar>(out: &mut [F], losses: &[F], scale: F) {
 
 /// Adds into `out`: `out[j] += Σ_r x[r, j]`, rows in order.
 pub fn column_sum<F: Scalar>(out: &mut [F], x: &[F], cols: usize) {
+    column_sum_range(out, x, cols, 0);
+}
+
+/// [`column_sum`] for the columns `first .. first + out.len()` of `x`.
+#[inline(always)]
+pub fn column_sum_range<F: Scalar>(out: &mut [F], x: &[F], cols: usize, first: usize) {
+    let width = out.len();
     for row in x.chunks_exact(cols) {
-        for (o, &v) in out.iter_mut().zip(row) {
+        for (o, &v) in out.iter_mut().zip(&row[first..first + width]) {
             *o += v;
         }
     }
 }
 
-/// `partials[w] = Σ grads[i]²` over chunk `w` of `NORM_CHUNK` elements.
+/// `partials[w] = Σ grads[i]²` over chunk `w` of `NORM_CHUNK` elements,
+/// each chunk summed in 16 interleaved lanes (element i into lane i mod 16)
+/// and the lanes then in order: a fixed order that vectorises.
+#[inline(always)]
 pub fn grad_norm_partial<F: Scalar>(partials: &mut [F], grads: &[F]) {
+    const LANES: usize = 16;
     for (p, chunk) in partials.iter_mut().zip(grads.chunks(NORM_CHUNK)) {
-        *p = chunk.iter().fold(F::zero(), |s, &g| s + g * g);
+        let mut lanes = [F::zero(); LANES];
+        let mut groups = chunk.chunks_exact(LANES);
+        for group in &mut groups {
+            for (l, &g) in lanes.iter_mut().zip(group) {
+                *l += g * g;
+            }
+        }
+        for (l, &g) in lanes.iter_mut().zip(groups.remainder()) {
+            *l += g * g;
+        }
+        *p = lanes.iter().fold(F::zero(), |s, &l| s + l);
     }
 }
 
@@ -333,6 +485,7 @@ fn clip_scale<F: Scalar>(stats: &[F]) -> Option<F> {
 }
 
 /// SGD with momentum: `velocity = momentum · velocity + g; params -= lr · velocity`.
+#[inline(always)]
 pub fn sgd_momentum<F: Scalar>(
     params: &mut [F],
     velocity: &mut [F],
@@ -350,6 +503,7 @@ pub fn sgd_momentum<F: Scalar>(
 }
 
 /// Adagrad: `sum_sq += g²; params -= lr · g / (√sum_sq + eps)`.
+#[inline(always)]
 pub fn adagrad<F: Scalar>(params: &mut [F], sum_sq: &mut [F], grads: &[F], stats: &[F], hyper: &[F], eps: F) {
     let Some(clip) = clip_scale(stats) else { return };
     let lr = hyper[0];
@@ -362,6 +516,7 @@ pub fn adagrad<F: Scalar>(params: &mut [F], sum_sq: &mut [F], grads: &[F], stats
 
 /// Adam as `torch.optim.Adam`: `hyper = [lr, 1-β₁ᵗ, 1-β₂ᵗ, _]`;
 /// `p -= lr/(1-β₁ᵗ) · m / (√v / √(1-β₂ᵗ) + eps)`.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn adam<F: Scalar>(
     params: &mut [F],

@@ -6,11 +6,35 @@ use crate::cpu::Scalar;
 use crate::cpu::kernels::sigmoid;
 use crate::plan::LossKind;
 
-/// `(max, logsumexp)` of one row, max subtracted first so exp never overflows.
+/// Lanes of the row reductions: element i goes to lane i mod 16, the lanes
+/// are then combined in order. A fixed order that vectorises.
+const LANES: usize = 16;
+
+/// `combine` over a row in [`LANES`] interleaved lanes, starting from `init`.
+#[inline(always)]
+fn lane_fold<F: Scalar>(z: &[F], init: F, combine: impl Fn(F, F) -> F) -> F {
+    let mut lanes = [init; LANES];
+    let mut groups = z.chunks_exact(LANES);
+    for group in &mut groups {
+        for (l, &x) in lanes.iter_mut().zip(group) {
+            *l = combine(*l, x);
+        }
+    }
+    for (l, &x) in lanes.iter_mut().zip(groups.remainder()) {
+        *l = combine(*l, x);
+    }
+    lanes.iter().fold(init, |a, &b| combine(a, b))
+}
+
+/// `logsumexp` of one row, the max subtracted first so exp never overflows.
+#[inline(always)]
 fn logsumexp<F: Scalar>(z: &[F]) -> F {
-    let max = z.iter().copied().fold(F::neg_infinity(), F::max);
-    let sum = z.iter().fold(F::zero(), |s, &x| s + (x - max).exp_act());
-    max + sum.ln()
+    let max = lane_fold(z, F::neg_infinity(), F::max);
+    let mut sum = [F::zero(); LANES];
+    for (i, &x) in z.iter().enumerate() {
+        sum[i % LANES] += (x - max).exp_act();
+    }
+    max + sum.iter().fold(F::zero(), |a, &b| a + b).ln()
 }
 
 /// The targets of a loss: class ids (softmax) or values (sigmoid, linear).
@@ -20,6 +44,7 @@ pub enum LossTargets<'a, F> {
 }
 
 /// See `Op::Loss`.
+#[inline(always)]
 pub fn loss<F: Scalar>(
     kind: LossKind,
     logits: &mut [F],
@@ -34,11 +59,17 @@ pub fn loss<F: Scalar>(
         match (kind, &targets) {
             (LossKind::SoftmaxXent, LossTargets::Classes(t)) => {
                 let t = t[r] as usize;
-                let lse = logsumexp(z);
-                *loss = w * (lse - z[t]);
                 if write_grad {
-                    z.iter_mut().for_each(|x| *x = w * (*x - lse).exp_act());
+                    // e^(z - max) in place, then p·w = e·(w / Σe): one exp per logit.
+                    let (max, z_t) = (lane_fold(z, F::neg_infinity(), F::max), z[t]);
+                    z.iter_mut().for_each(|x| *x = (*x - max).exp_act());
+                    let sum = lane_fold(z, F::zero(), |a, b| a + b);
+                    *loss = w * (max + sum.ln() - z_t);
+                    let scale = w / sum;
+                    z.iter_mut().for_each(|x| *x *= scale);
                     z[t] -= w;
+                } else {
+                    *loss = w * (logsumexp(z) - z[t]);
                 }
             }
             (LossKind::SigmoidBce, LossTargets::Values(y)) => {

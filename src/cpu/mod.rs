@@ -5,12 +5,16 @@
 pub mod gather;
 pub mod kernels;
 pub mod losses;
+pub(crate) mod parallel;
+pub(crate) mod pool;
 pub mod sampling;
+pub(crate) mod sgemm;
 
 use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
 use crate::plan::{CellOp, Elem, Op, Plan, Section, View};
+pub(crate) use parallel::Workspace;
 
 /// The float types the CPU backend runs in (f32 and f64).
 pub trait Scalar: num_traits::Float + num_traits::NumAssign + Send + Sync + std::fmt::Debug + 'static {
@@ -29,6 +33,7 @@ impl Scalar for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
+    #[inline(always)]
     fn exp_act(self) -> Self {
         exp_f32(self)
     }
@@ -41,6 +46,7 @@ impl Scalar for f64 {
     fn to_f64(self) -> f64 {
         self
     }
+    #[inline(always)]
     fn exp_act(self) -> Self {
         self.exp()
     }
@@ -51,7 +57,7 @@ impl Scalar for f64 {
 /// and 2^n from the exponent bits. Relative error ≤ 2 ulp; inputs are clamped
 /// to [-87, 88] so 2^n stays a normal number (e^-87 ≈ 1.6e-38 and e^88 ≈
 /// 1.7e38 are the ends). No call and no branch, so loops over it vectorise.
-#[inline]
+#[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // Round to nearest by adding and removing 1.5·2²³ (no `roundf` call,
@@ -104,6 +110,18 @@ impl<'a, F: Scalar> Memory<'a, F> {
         Memory { floats, ids, _borrow: PhantomData }
     }
 
+    /// The first element of a written view, for strided writers. SAFETY: as for `w`.
+    unsafe fn ptr_w(&self, v: View) -> *mut F {
+        let (ptr, len) = self.floats[v.buf.0];
+        assert!(!ptr.is_null() && v.offset + v.len <= len, "unvalidated view {v:?}");
+        unsafe { ptr.add(v.offset) }
+    }
+
+    /// The first element of a read view. SAFETY: as for `r`.
+    unsafe fn ptr_r(&self, v: View) -> *const F {
+        unsafe { self.ptr_w(v) }
+    }
+
     /// A written view. SAFETY: the caller holds no other reference to
     /// elements of `v` (guaranteed by plan validation, one op at a time).
     #[allow(clippy::mut_from_ref)]
@@ -136,6 +154,11 @@ impl<'a, F: Scalar> Memory<'a, F> {
     }
 }
 
+// SAFETY: `Memory` is raw pointers into buffers borrowed for `'a`; the
+// executor's parts use it from two threads on disjoint written views (see
+// `parallel`), which is the same contract as one op at a time.
+unsafe impl<F: Scalar> Sync for Memory<'_, F> {}
+
 /// Runs the ops of `sections` of a plan on CPU memory, one op after another.
 /// `slots[i]` is the storage of `plan.buffers[i]`. The plan is validated
 /// first, so a malformed plan is an error, never undefined behaviour.
@@ -154,31 +177,44 @@ pub fn execute<F: Scalar>(plan: &Plan, sections: &[Section], slots: &mut [Slot<'
         }
     }
     // SAFETY: validated just above.
-    unsafe { execute_validated(plan, sections, slots) };
+    unsafe { execute_validated(plan, sections, slots, &mut Workspace::new(plan)) };
     Ok(())
 }
 
 /// [`execute`] without the checks, returning the number of ops run.
 ///
 /// # Safety
-/// `plan` passed [`Plan::validate`] and `slots` match `plan.buffers` in
-/// length and element type.
+/// `plan` passed [`Plan::validate`], `slots` match `plan.buffers` in
+/// length and element type, and `workspace` was made for `plan`.
 pub(crate) unsafe fn execute_validated<F: Scalar>(
     plan: &Plan,
     sections: &[Section],
     slots: &mut [Slot<'_, F>],
+    workspace: &mut Workspace,
 ) -> usize {
     let mem = Memory::new(slots);
+    let pool = pool::acquire();
+    workspace.begin();
     let mut count = 0;
-    for op in plan.ops(sections) {
-        // SAFETY: validated plan; see `Memory`.
-        unsafe { run_op(&mem, op) };
-        count += 1;
+    // Ops are numbered over all sections, as `Workspace::new` numbers them.
+    let mut index = 0;
+    for (section, ops) in &plan.sections {
+        let run = sections.contains(section);
+        for op in ops {
+            if run {
+                // SAFETY: validated plan; see `Memory`.
+                unsafe { parallel::run_op(&mem, op, index, workspace, pool.as_deref()) };
+                count += 1;
+            }
+            index += 1;
+        }
     }
     count
 }
 
-/// One op on the CPU: fetch the views, call the twin of the WGSL entry point.
+/// One op on the CPU on this thread: fetch the views, call the twin of the
+/// WGSL entry point. (`parallel::run_op` splits the larger ones.)
+#[inline(always)]
 unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
     use kernels as k;
     let f = F::from_f32;
@@ -186,18 +222,7 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
         match *op {
             Op::Fill { dst, value } => k::fill(mem.w(dst), f(value)),
             Op::Copy { dst, src } => k::copy(mem.w(dst), mem.r(src)),
-            Op::Matmul(mm) => k::matmul(
-                mem.w(mm.c),
-                mem.r(mm.a),
-                mem.r(mm.b),
-                mm.bias.map(|b| mem.r(b)),
-                mm.m,
-                mm.n,
-                mm.k,
-                mm.a_trans,
-                mm.b_trans,
-                mm.accumulate,
-            ),
+            Op::Matmul(mm) => run_matmul(mem, &mm),
             Op::RowGather { out, x, index, width, accumulate } => {
                 gather::row_gather(mem.w(out), mem.r(x), mem.ids(index), width, accumulate)
             }
@@ -210,7 +235,7 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
             Op::Cell(cell) => run_cell(mem, &cell),
             Op::Step { matmul, cell } => {
                 // The GPU's fused step in two parts: the GEMM, then the cell reading its result.
-                run_op(mem, &Op::Matmul(matmul));
+                run_matmul(mem, &matmul);
                 run_cell(mem, &cell)
             }
             Op::Dropout { out, x, seed, salt, p } => k::dropout(mem.w(out), mem.r(x), mem.ids(seed), salt, p),
@@ -258,7 +283,26 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
     }
 }
 
+/// One matmul op on this thread. SAFETY: as for [`run_op`].
+unsafe fn run_matmul<F: Scalar>(mem: &Memory<'_, F>, mm: &crate::plan::Matmul) {
+    unsafe {
+        kernels::matmul(
+            mem.w(mm.c),
+            mem.r(mm.a),
+            mem.r(mm.b),
+            mm.bias.map(|b| mem.r(b)),
+            mm.m,
+            mm.n,
+            mm.k,
+            mm.a_trans,
+            mm.b_trans,
+            mm.accumulate,
+        )
+    }
+}
+
 /// One cell op on the CPU. SAFETY: as for [`run_op`].
+#[inline(always)]
 unsafe fn run_cell<F: Scalar>(mem: &Memory<'_, F>, cell: &CellOp) {
     use kernels as k;
     unsafe {

@@ -1,0 +1,369 @@
+//! How the CPU executor runs an op on two cores: which ops are split, where,
+//! and the per-plan workspace (weights packed for the step products).
+//!
+//! Every split is fixed ([`PARTS`] parts, boundaries `len·p / PARTS`) and
+//! cuts along a dimension no sum runs over, so each output element is
+//! computed by the same instructions in the same order however many threads
+//! there are: the recurrent steps and cells by batch row, matmuls by output
+//! rows or columns, bias and embedding gradients by output column or row,
+//! the optimizers and the norm's partial sums by element range.
+//!
+//! Each part runs inside a function compiled for AVX-512 or AVX2+FMA when
+//! the CPU has them (checked at run time; the binary stays baseline x86-64),
+//! so the pointwise kernels, which are `#[inline(always)]`, vectorise for the
+//! machine. Rust never contracts or reorders float arithmetic, so the three
+//! builds of a kernel give bit-identical results.
+
+use std::any::TypeId;
+use std::ops::Range;
+
+use crate::cpu::kernels::{self as k, MatrixStrides};
+use crate::cpu::pool::{self, PARTS, Pool};
+use crate::cpu::sgemm::{self, PackedB};
+use crate::cpu::{Memory, Scalar};
+use crate::plan::{CellOp, Matmul, NORM_CHUNK, Op, Plan, View};
+
+/// Below this many multiply-adds a matmul runs on one thread.
+const PARALLEL_MACS: usize = 1 << 17;
+/// Below this many elements a pointwise op runs on one thread.
+const PARALLEL_ELEMS: usize = 1 << 14;
+
+/// Per-plan state of the CPU executor: the step weights packed for
+/// [`sgemm`], and which ops make a packed copy stale.
+pub(crate) struct Workspace {
+    packs: Vec<Pack>,
+    /// Op index (in plan order over all sections) → its step weight's pack.
+    step_pack: Vec<Option<usize>>,
+    /// Op index → packs whose weight the op writes (the optimizer's params).
+    stales: Vec<Vec<usize>>,
+}
+
+struct Pack {
+    weight: View,
+    b_trans: bool,
+    k: usize,
+    n: usize,
+    packed: PackedB,
+    valid: bool,
+}
+
+impl Workspace {
+    pub(crate) fn new(plan: &Plan) -> Workspace {
+        let mut packs: Vec<Pack> = Vec::new();
+        let mut step_pack = Vec::new();
+        let mut stales = Vec::new();
+        let ops: Vec<&Op> = plan.sections.iter().flat_map(|(_, ops)| ops).collect();
+        for op in &ops {
+            step_pack.push(match op {
+                Op::Step { matmul: mm, .. } if !mm.a_trans => {
+                    let same = |p: &Pack| p.weight == mm.b && p.b_trans == mm.b_trans && (p.k, p.n) == (mm.k, mm.n);
+                    Some(packs.iter().position(same).unwrap_or_else(|| {
+                        let packed = PackedB::default();
+                        packs.push(Pack { weight: mm.b, b_trans: mm.b_trans, k: mm.k, n: mm.n, packed, valid: false });
+                        packs.len() - 1
+                    }))
+                }
+                _ => None,
+            });
+        }
+        for op in &ops {
+            let (writes, _) = op.views();
+            let stale = (0..packs.len()).filter(|&i| writes.iter().any(|w| w.overlaps(&packs[i].weight))).collect();
+            stales.push(stale);
+        }
+        Workspace { packs, step_pack, stales }
+    }
+
+    /// Forgets every packed copy: the host may have written the weights.
+    pub(crate) fn begin(&mut self) {
+        self.packs.iter_mut().for_each(|p| p.valid = false);
+    }
+}
+
+/// The part `part` of `len` items.
+fn split(len: usize, part: usize) -> Range<usize> {
+    len * part / PARTS..len * (part + 1) / PARTS
+}
+
+/// Rows `r` of a view of `rows` equal rows.
+fn rows_of(v: View, rows: usize, r: &Range<usize>) -> View {
+    v.rows(r.start, r.len(), v.len / rows)
+}
+
+/// `s` as f32 when `F` is f32.
+fn as_f32<F: Scalar>(s: &[F]) -> Option<&[f32]> {
+    // SAFETY: F is f32, so the cast is the identity.
+    (TypeId::of::<F>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
+}
+
+/// Runs op number `index` of the plan; the caller holds no reference into `mem`.
+///
+/// # Safety
+/// As for `cpu::run_op`: the plan was validated and `ws` was built for it.
+pub(super) unsafe fn run_op<F: Scalar>(
+    mem: &Memory<'_, F>,
+    op: &Op,
+    index: usize,
+    ws: &mut Workspace,
+    pool: Option<&Pool>,
+) {
+    for &stale in &ws.stales[index] {
+        ws.packs[stale].valid = false;
+    }
+    // The step product against a packed weight (f32 on AVX-512), packed on first use.
+    let packed = match (ws.step_pack[index], op) {
+        (Some(slot), Op::Step { matmul, .. }) if sgemm::available() => {
+            let pack = &mut ws.packs[slot];
+            // SAFETY: nothing writes the weight during this op.
+            let weight = unsafe { mem.r(matmul.b) };
+            match as_f32(weight) {
+                Some(weight) => {
+                    if !pack.valid {
+                        pack.packed.pack(weight, pack.k, pack.n, pack.b_trans);
+                        pack.valid = true;
+                    }
+                    Some(&pack.packed)
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let parts = |f: &(dyn Fn(usize) + Sync)| pool::run(pool, f);
+    let simd = |part: usize| unsafe { run_part_simd(mem, op, part, packed) };
+    match *op {
+        Op::Step { .. } | Op::Cell(_) | Op::Loss { .. } | Op::EmbedForward { .. } | Op::EmbedBackward { .. } => {
+            parts(&simd)
+        }
+        Op::Matmul(mm) if mm.m * mm.n * mm.k >= PARALLEL_MACS => parts(&simd),
+        Op::Fill { dst: v, .. }
+        | Op::Copy { dst: v, .. }
+        | Op::ColumnSum { x: v, .. }
+        | Op::Adam { params: v, .. }
+        | Op::SgdMomentum { params: v, .. }
+        | Op::Adagrad { params: v, .. }
+        | Op::GradNormPartial { grads: v, .. }
+            if v.len >= PARALLEL_ELEMS =>
+        {
+            parts(&simd)
+        }
+        // SAFETY: the caller's contract.
+        _ => unsafe { super::run_op(mem, op) },
+    }
+}
+
+/// [`run_part`] compiled for the best instruction set this CPU has.
+unsafe fn run_part_simd<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, packed: Option<&PackedB>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+        let level = *LEVEL.get_or_init(|| {
+            use std::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") {
+                4
+            } else if has!("avx2") && has!("fma") && has!("bmi1") && has!("bmi2") && has!("lzcnt") {
+                3
+            } else {
+                1
+            }
+        });
+        // SAFETY: the level was detected on this CPU.
+        match level {
+            4 => return unsafe { run_part_v4(mem, op, part, packed) },
+            3 => return unsafe { run_part_v3(mem, op, part, packed) },
+            _ => {}
+        }
+    }
+    unsafe { run_part(mem, op, part, packed) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+unsafe fn run_part_v4<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, packed: Option<&PackedB>) {
+    unsafe { run_part(mem, op, part, packed) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+unsafe fn run_part_v3<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, packed: Option<&PackedB>) {
+    unsafe { run_part(mem, op, part, packed) }
+}
+
+/// Part `part` of `op`: the op on sub-views no other part writes or reads
+/// where this one writes. SAFETY: as for [`run_op`].
+#[inline(always)]
+unsafe fn run_part<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, packed: Option<&PackedB>) {
+    unsafe {
+        match *op {
+            Op::Step { matmul, cell } => {
+                let rows = matmul.m;
+                let r = split(rows, part);
+                if r.is_empty() {
+                    return;
+                }
+                let sub =
+                    Matmul { c: rows_of(matmul.c, rows, &r), a: rows_of(matmul.a, rows, &r), m: r.len(), ..matmul };
+                match packed {
+                    Some(packed) => {
+                        // A packed weight is only handed out when F is f32.
+                        fn f32s<F: Scalar>(s: &[F]) -> &[f32] {
+                            as_f32(s).expect("packed steps run in f32")
+                        }
+                        let c = mem.w(sub.c);
+                        assert_eq!(TypeId::of::<F>(), TypeId::of::<f32>(), "packed steps run in f32");
+                        let c = std::slice::from_raw_parts_mut(c.as_mut_ptr().cast::<f32>(), c.len());
+                        let bias = sub.bias.map(|b| f32s(mem.r(b)));
+                        sgemm::gemm_packed(c, f32s(mem.r(sub.a)), sub.k, packed, bias, sub.accumulate);
+                    }
+                    None => super::run_matmul(mem, &sub),
+                }
+                super::run_cell(mem, &cell_rows(&cell, rows, &r))
+            }
+            Op::Cell(cell) => {
+                let rows = cell_row_count(&cell);
+                let r = split(rows, part);
+                if !r.is_empty() {
+                    super::run_cell(mem, &cell_rows(&cell, rows, &r))
+                }
+            }
+            Op::Matmul(mm) => matmul_part(mem, &mm, part),
+            Op::Loss { kind, logits, losses, targets, weights, width, write_grad } => {
+                let rows = losses.len;
+                let r = split(rows, part);
+                if !r.is_empty() {
+                    let sub = |v: View| rows_of(v, rows, &r);
+                    let op = Op::Loss {
+                        kind,
+                        logits: sub(logits),
+                        losses: sub(losses),
+                        targets: sub(targets),
+                        weights: sub(weights),
+                        width,
+                        write_grad,
+                    };
+                    super::run_op(mem, &op)
+                }
+            }
+            Op::EmbedForward { out, weight, bias, tokens, vocab } => {
+                let r = split(tokens.len, part);
+                let sub = |v: View| rows_of(v, tokens.len, &r);
+                let (out, tokens) = (sub(out), sub(tokens));
+                k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab)
+            }
+            Op::EmbedBackward { dweight, dout, tokens, vocab } => {
+                let g = dweight.len / vocab;
+                let r = split(g, part);
+                let dw = dweight.rows(r.start, r.len(), vocab);
+                k::embed_backward_range(mem.w(dw), mem.r(dout), mem.ids(tokens), vocab, g, r.start)
+            }
+            Op::Fill { dst, value } => k::fill(mem.w(elems(dst, part)), F::from_f32(value)),
+            Op::Copy { dst, src } => k::copy(mem.w(elems(dst, part)), mem.r(elems(src, part))),
+            Op::ColumnSum { out, x, cols } => {
+                let r = split(cols, part);
+                k::column_sum_range(mem.w(out.sub(r.start, r.len())), mem.r(x), cols, r.start)
+            }
+            Op::GradNormPartial { partials, grads } => {
+                let r = split(partials.len, part);
+                let first = r.start * NORM_CHUNK;
+                let end = (r.end * NORM_CHUNK).min(grads.len);
+                let (partials, grads) = (partials.sub(r.start, r.len()), grads.sub(first, end - first));
+                k::grad_norm_partial(mem.w(partials), mem.r(grads))
+            }
+            Op::Adam { params, m, v, grads, stats, hyper, beta1, beta2, eps } => {
+                let e = |x: View| elems(x, part);
+                let f = F::from_f32;
+                let (p, m, v, g) = (mem.w(e(params)), mem.w(e(m)), mem.w(e(v)), mem.r(e(grads)));
+                k::adam(p, m, v, g, mem.r(stats), mem.r(hyper), f(beta1), f(beta2), f(eps))
+            }
+            Op::SgdMomentum { params, velocity, grads, stats, hyper, momentum } => {
+                let e = |x: View| elems(x, part);
+                let (p, v, g) = (mem.w(e(params)), mem.w(e(velocity)), mem.r(e(grads)));
+                k::sgd_momentum(p, v, g, mem.r(stats), mem.r(hyper), F::from_f32(momentum))
+            }
+            Op::Adagrad { params, sum_sq, grads, stats, hyper, eps } => {
+                let e = |x: View| elems(x, part);
+                let (p, s, g) = (mem.w(e(params)), mem.w(e(sum_sq)), mem.r(e(grads)));
+                k::adagrad(p, s, g, mem.r(stats), mem.r(hyper), F::from_f32(eps))
+            }
+            // Only the ops above are split (see `run_op`).
+            _ => unreachable!("{} is not split", op.kernel_name()),
+        }
+    }
+}
+
+/// Part `part` of a view's elements.
+fn elems(v: View, part: usize) -> View {
+    let r = split(v.len, part);
+    v.sub(r.start, r.len())
+}
+
+/// Rows of a cell op: batch rows, or elements for the vanilla RNN's
+/// elementwise cells. Every view of a cell is `rows ×` its own width.
+fn cell_row_count(cell: &CellOp) -> usize {
+    match *cell {
+        CellOp::RnnForward { h, .. } => h.len,
+        CellOp::RnnBackward { dh, .. } => dh.len,
+        CellOp::LstmForward { h, hidden, .. } | CellOp::GruForward { h, hidden, .. } => h.len / hidden,
+        CellOp::LstmBackward { dh, hidden, .. } | CellOp::GruBackward { dh, hidden, .. } => dh.len / hidden,
+    }
+}
+
+/// The cell op on rows `r` of `rows`, in every view.
+fn cell_rows(cell: &CellOp, rows: usize, r: &Range<usize>) -> CellOp {
+    let s = |v: View| rows_of(v, rows, r);
+    match *cell {
+        CellOp::RnnForward { h, pre, activation } => CellOp::RnnForward { h: s(h), pre: s(pre), activation },
+        CellOp::RnnBackward { dpre, dh, h, activation } => {
+            CellOp::RnnBackward { dpre: s(dpre), dh: s(dh), h: s(h), activation }
+        }
+        CellOp::LstmForward { gates, c, h, c_prev, hidden } => {
+            CellOp::LstmForward { gates: s(gates), c: s(c), h: s(h), c_prev: s(c_prev), hidden }
+        }
+        CellOp::LstmBackward { dgates, dc, dh, gates, c, c_prev, hidden } => CellOp::LstmBackward {
+            dgates: s(dgates),
+            dc: s(dc),
+            dh: s(dh),
+            gates: s(gates),
+            c: s(c),
+            c_prev: s(c_prev),
+            hidden,
+        },
+        CellOp::GruForward { gates, h, hw, h_prev, hidden } => {
+            CellOp::GruForward { gates: s(gates), h: s(h), hw: s(hw), h_prev: s(h_prev), hidden }
+        }
+        CellOp::GruBackward { dxw, dhw, dh_prev, dh, gates, hw, h_prev, hidden } => CellOp::GruBackward {
+            dxw: s(dxw),
+            dhw: s(dhw),
+            dh_prev: dh_prev.map(s),
+            dh: s(dh),
+            gates: s(gates),
+            hw: s(hw),
+            h_prev: s(h_prev),
+            hidden,
+        },
+    }
+}
+
+/// Part `part` of a matmul: a block of output rows (when m ≥ n) or columns,
+/// each element summed over all of k by the `gemm` crate on this thread.
+/// SAFETY: as for [`run_op`]; parts write disjoint blocks of `c`.
+unsafe fn matmul_part<F: Scalar>(mem: &Memory<'_, F>, mm: &Matmul, part: usize) {
+    let (m, n, kk) = (mm.m, mm.n, mm.k);
+    let (a_s, b_s) = (MatrixStrides::of_a(mm.a_trans, m, kk), MatrixStrides::of_b(mm.b_trans, kk, n));
+    let c_s = MatrixStrides { rows: n as isize, cols: 1 };
+    unsafe {
+        let (c, a, b) = (mem.ptr_w(mm.c), mem.ptr_r(mm.a), mem.ptr_r(mm.b));
+        let bias = mm.bias.map(|v| mem.ptr_r(v));
+        if m >= n {
+            let r = split(m, part);
+            let (c, a) = (c.add(r.start * n), a.offset(r.start as isize * a_s.rows));
+            k::matmul_raw((r.len(), n, kk), (c, c_s), (a, a_s), (b, b_s), bias, mm.accumulate)
+        } else {
+            let r = split(n, part);
+            let (c, b) = (c.add(r.start), b.offset(r.start as isize * b_s.cols));
+            let bias = bias.map(|p| p.add(r.start));
+            k::matmul_raw((m, r.len(), kk), (c, c_s), (a, a_s), (b, b_s), bias, mm.accumulate)
+        }
+    }
+}
