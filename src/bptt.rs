@@ -499,7 +499,12 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             let h_prevs = dir.hs.rows(0, t_len, b * h);
             plan.push(B, matmul(grad(p.weight_hh, g * h), dhw, h_prevs, None, (g, h, rows), true, false, true));
             plan.push(B, Op::ColumnSum { out: grad(p.bias_hh, g), x: dhw, cols: g });
-            plan.push(B, Op::ColumnSum { out: grad(p.bias_ih, g), x: dxw, cols: g });
+            // RNN and LSTM add both biases to one pre-activation: one sum serves both.
+            if dhw == dxw {
+                plan.push(B, Op::Copy { dst: grad(p.bias_ih, g), src: grad(p.bias_hh, g) });
+            } else {
+                plan.push(B, Op::ColumnSum { out: grad(p.bias_ih, g), x: dxw, cols: g });
+            }
             let dw_ih = grad(p.weight_ih, g * input);
             match (l, config.input) {
                 (0, Input::Tokens { vocab }) => {
