@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 use super::Result;
@@ -22,7 +21,7 @@ pub struct Series {
 #[derive(Clone, Copy, PartialEq)]
 pub enum Scale {
     Linear,
-    /// Log₁₀; points with y ≤ 0 are left out.
+    /// Log₁₀, for curves spanning many decades; points with y ≤ 0 are left out.
     Log,
 }
 
@@ -37,6 +36,9 @@ const PALETTE: [RGBColor; 6] = [
 
 /// Writes `series` as a line chart to `path` (an .svg file).
 pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: &[Series], scale: Scale) -> Result<()> {
+    // A log axis is drawn as a linear axis over log₁₀ y, labelled 1e-k: plotters'
+    // own log axis leaves ranges of tens of decades unlabelled.
+    let y_of = |y: f64| if scale == Scale::Log { y.log10() } else { y };
     let kept: Vec<Series> = series
         .iter()
         .map(|s| Series {
@@ -44,8 +46,8 @@ pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: 
             points: s
                 .points
                 .iter()
-                .copied()
-                .filter(|&(x, y)| x.is_finite() && y.is_finite() && (scale == Scale::Linear || y > 0.0))
+                .map(|&(x, y)| (x, y_of(y)))
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
                 .collect(),
             dashed: s.dashed,
             colour: s.colour,
@@ -59,31 +61,8 @@ pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: 
     let (x_lo, x_hi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (x, _)| (lo.min(x), hi.max(x)));
     let (y_lo, y_hi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, y)| (lo.min(y), hi.max(y)));
     let x_range = x_lo..if x_hi > x_lo { x_hi } else { x_lo + 1.0 };
-    match scale {
-        Scale::Linear => {
-            let pad = ((y_hi - y_lo) * 0.05).max(1e-6);
-            draw(path, title, x_desc, y_desc, &kept, x_range, (y_lo - pad)..(y_hi + pad))
-        }
-        Scale::Log => {
-            let (lo, hi) = (y_lo / 2.0, if y_hi > y_lo { y_hi * 2.0 } else { y_lo * 10.0 });
-            draw(path, title, x_desc, y_desc, &kept, x_range, (lo..hi).log_scale())
-        }
-    }
-}
+    let pad = ((y_hi - y_lo) * 0.05).max(1e-6);
 
-fn draw<Y>(
-    path: &Path,
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
-    series: &[Series],
-    x_range: std::ops::Range<f64>,
-    y_range: Y,
-) -> Result<()>
-where
-    Y: AsRangedCoord<Value = f64>,
-    Y::CoordDescType: ValueFormatter<f64>,
-{
     let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -91,16 +70,21 @@ where
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(72)
-        .build_cartesian_2d(x_range, y_range)?;
+        .build_cartesian_2d(x_range, (y_lo - pad)..(y_hi + pad))?;
+    let y_label = |y: &f64| match scale {
+        Scale::Linear => number(*y),
+        Scale::Log if y.fract() == 0.0 => format!("1e{y:.0}"),
+        Scale::Log => number(10f64.powf(*y)),
+    };
     chart
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
         .x_label_formatter(&|x| number(*x))
-        .y_label_formatter(&|y| number(*y))
+        .y_label_formatter(&y_label)
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    for s in series {
+    for s in &kept {
         let colour = PALETTE[s.colour % PALETTE.len()];
         let style = colour.stroke_width(2);
         let drawn = match s.dashed {
@@ -115,12 +99,9 @@ where
                 + PathElement::new(vec![(12 + gap / 2, 0), (24, 0)], style)
         });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    // Decaying curves (log scale) leave the lower left empty; loss curves the upper right.
+    let legend = if scale == Scale::Log { SeriesLabelPosition::LowerLeft } else { SeriesLabelPosition::UpperRight };
+    chart.configure_series_labels().position(legend).background_style(WHITE.mix(0.85)).border_style(BLACK).draw()?;
     root.present()?;
     Ok(())
 }
