@@ -7,7 +7,7 @@
 //! the state.
 //!
 //! ```text
-//! cargo run --release --example classify                       # LSTM, 600 steps
+//! cargo run --release --example classify                       # LSTM, 1,500 steps
 //! cargo run --release --example classify -- --backend cpu --quick
 //! cargo run --release --example classify -- --cell rnn --steps 2000
 //! ```
@@ -48,9 +48,9 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Training blocks (each a fresh batch of strings).
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 1500)]
     steps: usize,
-    /// The short mode CI runs: 200 steps, 512 held-out strings.
+    /// The short mode CI runs: 600 steps, 512 held-out strings.
     #[arg(long)]
     quick: bool,
     /// Adam learning rate.
@@ -144,7 +144,7 @@ fn last_k_accuracy(test: &[Example], k: usize, args: &Args) -> f64 {
 fn main() -> Result<()> {
     let mut args = Args::parse();
     if args.quick {
-        (args.steps, args.test) = (200, 512);
+        (args.steps, args.test) = (600, 512);
     }
     if args.min_len == 0 || args.min_len > args.max_len {
         return Err("need 1 <= --min-len <= --max-len".into());

@@ -14,7 +14,7 @@
 //!
 //! ```text
 //! cargo run --release --example memory -- --backend cpu           # T = 100, up to 4,000 steps per cell
-//! cargo run --release --example memory -- --backend cpu --quick   # T = 50, up to 1,500
+//! cargo run --release --example memory -- --backend cpu --quick   # T = 50, up to 2,000
 //! ```
 //!
 //! It writes `<prefix>_flow.svg` and each trained model as
@@ -52,7 +52,7 @@ struct Args {
     /// Training budget per cell (each block a fresh batch).
     #[arg(long, default_value_t = 4000)]
     max_steps: usize,
-    /// The short mode CI runs: T = 50, budget 1,500 steps.
+    /// The short mode CI runs: T = 50, budget 2,000 steps.
     #[arg(long)]
     quick: bool,
     /// Adam learning rate.
@@ -132,7 +132,7 @@ fn train(args: &Args, device: &rnn_wgpu::Device, cell: Cell, valid: &[Block]) ->
 fn main() -> Result<()> {
     let mut args = Args::parse();
     if args.quick {
-        (args.len, args.max_steps) = (50, 1500);
+        (args.len, args.max_steps) = (50, 2000);
     }
     if args.len < 2 || args.eval_every == 0 {
         return Err("need --len >= 2 and --eval-every >= 1".into());
