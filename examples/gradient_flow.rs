@@ -20,11 +20,12 @@
 //! ```
 //!
 //! Checks (non-zero exit unless all hold): every curve is finite at every
-//! distance and non-zero one step from the loss; at initialisation every cell's gradient has
-//! fallen below 10⁻³ of its start by distance T − 1; among the `--model`s,
-//! each gated cell's gradient over distances T/2 … T − 1 (geometric mean) is
-//! at least 10 times the vanilla RNN's; and on a GPU, the CPU backend's curves agree with
-//! the GPU's within 1 %.
+//! distance and non-zero one step from the loss; at initialisation every
+//! cell's gradient has fallen below 10⁻³ of its start by distance T − 1;
+//! among the `--model`s, each gated cell's gradient over distances
+//! T/2 … T − 1 (geometric mean) is at least 10 times the vanilla RNN's; and
+//! on a GPU, the CPU backend's curves agree with the GPU's within 0.1 %
+//! (wherever ‖∂L/∂h_t‖ ≥ 10⁻³⁰, above f32's subnormals).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -177,11 +178,17 @@ fn main() -> Result<()> {
         let worst = runs
             .iter()
             .zip(&cpu)
-            .flat_map(|((_, _, g), (_, _, c))| g.norms.iter().zip(&c.norms).map(|(a, b)| (a - b).abs() / b.abs()))
+            .flat_map(|((_, _, g), (_, _, c))| g.norms.iter().zip(&c.norms))
+            // Below that, f32 subnormals appear, which a GPU may flush to zero.
+            .filter(|(_, c)| **c >= 1e-30)
+            .map(|(g, c)| (g - c).abs() / c)
             .fold(0.0f64, f64::max);
         verdict.check(
-            &format!("the CPU backend's curves agree with the GPU's (worst relative difference {worst:.1e} <= 1e-2)"),
-            worst <= 1e-2,
+            &format!(
+                "the CPU backend's curves agree with the GPU's where ‖∂L/∂h‖ >= 1e-30 (worst relative difference \
+                 {worst:.1e} <= 1e-3)"
+            ),
+            worst <= 1e-3,
         );
     }
     verdict.finish()
