@@ -10,7 +10,11 @@
 //!
 //! Every `--checkpoint-every` steps and at the end the model (with its
 //! vocabulary) is written to `--checkpoint`, and the optimizer state beside it
-//! (`<name>.trainer.safetensors`), so `--resume` continues exactly.
+//! (`<name>.trainer.safetensors`), so `--resume` continues exactly. Beside
+//! them go the loss curves: `<name>.loss.csv` (step, train, validation; a
+//! resumed run continues it) and their plot, `<name>.loss.svg`.
+//! `--expect-drop D` makes the run fail unless the validation loss fell by
+//! at least D (CI's smoke run uses it).
 //!
 //! The device is the best wgpu adapter (`--backend auto`, the default); when
 //! there is none the program says why and trains on the CPU backend instead.
@@ -21,38 +25,18 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
-use rnn_wgpu::{
-    Cell, Device, Evaluator, Model, ModelConfig, Optimizer, Sampler, Streams, TrainConfig, Trainer, Vocab, split,
-};
+use clap::Parser;
+use rnn_wgpu::{Evaluator, Model, ModelConfig, Optimizer, Sampler, Streams, TrainConfig, Trainer, Vocab, split};
+
+mod common;
+use common::plot::{Scale, Series, line_chart};
+use common::{BackendArg, CellArg, Verdict, open_device};
 
 /// The embedded default corpus (1,115,394 characters, 65 distinct).
 const SHAKESPEARE: &str = include_str!("../data/tinyshakespeare.txt");
 
 /// Fraction of the text held out (from its end) for validation.
 const VALIDATION: f32 = 0.1;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum BackendArg {
-    /// The best wgpu adapter, or the CPU backend when there is none.
-    Auto,
-    /// A wgpu adapter; no adapter is an error.
-    Gpu,
-    /// The CPU backend.
-    Cpu,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum CellArg {
-    /// Vanilla RNN, h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
-    Rnn,
-    /// Vanilla RNN with relu
-    RnnRelu,
-    /// LSTM (PyTorch's nn.LSTM)
-    Lstm,
-    /// GRU (PyTorch's nn.GRU)
-    Gru,
-}
 
 /// Train a character-level RNN / LSTM / GRU language model and sample from it.
 #[derive(Parser, Debug)]
@@ -129,19 +113,66 @@ struct Args {
     /// Only sample from --checkpoint; no training.
     #[arg(long)]
     sample_only: bool,
+    /// Exit non-zero unless the validation loss falls by at least this much.
+    #[arg(long, value_name = "NATS")]
+    expect_drop: Option<f32>,
 }
 
-/// `<dir>/<stem>.trainer.safetensors` beside the model checkpoint.
-fn trainer_state_path(checkpoint: &std::path::Path) -> PathBuf {
+/// `<dir>/<stem>.<suffix>` beside the model checkpoint.
+fn beside(checkpoint: &std::path::Path, suffix: &str) -> PathBuf {
     let stem = checkpoint.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    checkpoint.with_file_name(format!("{stem}.trainer.safetensors"))
+    checkpoint.with_file_name(format!("{stem}.{suffix}"))
 }
 
-/// Writes the model (with its vocabulary) and the trainer state.
-fn save(trainer: &Trainer, vocab: &Vocab, path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+/// The losses reported so far: (step, train loss of that step's block, validation loss).
+struct Curve {
+    rows: Vec<(usize, Option<f32>, f32)>,
+}
+
+impl Curve {
+    /// The rows of an earlier run up to `step` (for --resume), or none.
+    fn resumed(checkpoint: &std::path::Path, step: usize) -> Curve {
+        let text = std::fs::read_to_string(beside(checkpoint, "loss.csv")).unwrap_or_default();
+        let rows = text
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let mut cols = line.split(',');
+                let (s, t, v) = (cols.next()?.parse().ok()?, cols.next()?.parse().ok(), cols.next()?.parse().ok()?);
+                (s <= step).then_some((s, t, v))
+            })
+            .collect();
+        Curve { rows }
+    }
+
+    /// Writes `<stem>.loss.csv` and the plot `<stem>.loss.svg`.
+    fn write(&self, checkpoint: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+        let mut csv = String::from("step,train,valid\n");
+        for (step, train, valid) in &self.rows {
+            csv += &format!("{step},{},{valid}\n", train.map_or(String::new(), |t| t.to_string()));
+        }
+        std::fs::write(beside(checkpoint, "loss.csv"), csv)?;
+        let train = self.rows.iter().filter_map(|&(s, t, _)| Some((s as f64, t? as f64))).collect();
+        let valid = self.rows.iter().map(|&(s, _, v)| (s as f64, v as f64)).collect();
+        let series = [
+            Series { name: "train (the block at that step)".into(), points: train, dashed: false, colour: 1 },
+            Series { name: "validation".into(), points: valid, dashed: false, colour: 0 },
+        ];
+        let title = format!("char_lm loss: {}", checkpoint.file_name().map_or("".into(), |n| n.to_string_lossy()));
+        line_chart(&beside(checkpoint, "loss.svg"), &title, "step", "cross-entropy (nats/char)", &series, Scale::Linear)
+    }
+}
+
+/// Writes the model (with its vocabulary), the trainer state and the loss curves.
+fn save(
+    trainer: &Trainer,
+    vocab: &Vocab,
+    curve: &Curve,
+    path: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
     trainer.model().save(path, Some(vocab))?;
-    trainer.save_state(trainer_state_path(path))?;
-    Ok(())
+    trainer.save_state(beside(path, "trainer.safetensors"))?;
+    curve.write(path)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -178,12 +209,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let valid_blocks: Vec<_> = (0..valid_streams.len().min(args.eval_blocks)).map(|i| valid_streams.block(i)).collect();
 
     // The model (new, or from the checkpoint) and the trainer.
-    let cell = match args.cell {
-        CellArg::Rnn => Cell::RnnTanh,
-        CellArg::RnnRelu => Cell::RnnRelu,
-        CellArg::Lstm => Cell::Lstm,
-        CellArg::Gru => Cell::Gru,
-    };
+    let cell = args.cell.cell();
     let model_config =
         ModelConfig { dropout: args.dropout, ..ModelConfig::char_lm(cell, args.layers, args.hidden, vocab.len()) };
     let train_config = TrainConfig {
@@ -205,7 +231,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let model_config = *model.config();
     let mut trainer = Trainer::new(model, train_config)?;
-    let state_path = trainer_state_path(&args.checkpoint);
+    let state_path = beside(&args.checkpoint, "trainer.safetensors");
     if args.resume && state_path.exists() {
         trainer.load_state(&state_path)?;
     }
@@ -237,11 +263,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("per block: {} dispatches", trainer.planned_dispatches());
     println!("{:>7}  {:>10}  {:>10}  {:>10}", "step", "train", "valid", "chars/s");
-    println!("{:>7}  {:>10}  {:>10.4}  {:>10}", trainer.steps_taken(), "-", evaluator.evaluate(&valid_blocks)?, "-");
+    let first = trainer.steps_taken() as usize;
+    let initial = evaluator.evaluate(&valid_blocks)?;
+    println!("{first:>7}  {:>10}  {initial:>10.4}  {:>10}", "-", "-");
+    let mut curve = if args.resume { Curve::resumed(&args.checkpoint, first) } else { Curve { rows: Vec::new() } };
+    if curve.rows.last().is_none_or(|r| r.0 != first) {
+        curve.rows.push((first, None, initial));
+    }
 
     // Train: blocks in order, the state carried between them; the loss is
     // read back only when reported, since each read waits for the device.
-    let first = trainer.steps_taken() as usize;
     let mut block = first % streams.len();
     let (mut since, mut since_step) = (Instant::now(), first);
     let mut train_time = Duration::ZERO;
@@ -261,14 +292,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let valid_loss = evaluator.evaluate(&valid_blocks)?;
             let note = if stats.skipped { "  (non-finite: update skipped)" } else { "" };
             println!("{step:>7}  {:>10.4}  {valid_loss:>10.4}  {rate:>10.0}{note}", stats.loss);
+            curve.rows.push((step, Some(stats.loss), valid_loss));
             (since, since_step) = (Instant::now(), step);
         }
         if args.checkpoint_every > 0 && step % args.checkpoint_every == 0 && step != last {
-            save(&trainer, &vocab, &args.checkpoint)?;
+            save(&trainer, &vocab, &curve, &args.checkpoint)?;
         }
     }
-    save(&trainer, &vocab, &args.checkpoint)?;
-    println!("checkpoint written to {}", args.checkpoint.display());
+    save(&trainer, &vocab, &curve, &args.checkpoint)?;
+    println!(
+        "checkpoint written to {}; loss curves to {} and {}",
+        args.checkpoint.display(),
+        beside(&args.checkpoint, "loss.csv").display(),
+        beside(&args.checkpoint, "loss.svg").display()
+    );
     if args.steps > 0 {
         let rate = (args.steps * chars_per_block) as f64 / train_time.as_secs_f64();
         println!(
@@ -280,27 +317,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     sample(trainer.model(), &vocab, &args, Some(&text))?;
     println!("total wall time {:.1} s", started.elapsed().as_secs_f64());
-    Ok(())
-}
-
-/// The device `backend` asks for; `auto` falls back to the CPU backend (and
-/// says why) unless an adapter was named.
-fn open_device(backend: BackendArg, adapter: Option<&str>) -> Result<Device, Box<dyn std::error::Error>> {
-    let gpu = || match adapter {
-        Some(name) => Device::select(None, Some(name)),
-        None => Device::best(),
-    };
-    match (backend, adapter) {
-        (BackendArg::Cpu, Some(_)) => Err("--adapter names a GPU adapter; it cannot be used with --backend cpu".into()),
-        (BackendArg::Cpu, None) => Ok(Device::cpu()),
-        (BackendArg::Gpu, _) | (BackendArg::Auto, Some(_)) => {
-            gpu().map_err(|e| format!("no usable GPU adapter: {e}").into())
-        }
-        (BackendArg::Auto, None) => Ok(gpu().unwrap_or_else(|e| {
-            eprintln!("no usable GPU adapter ({e}); falling back to the CPU backend");
-            Device::cpu()
-        })),
+    let mut verdict = Verdict::default();
+    if let (Some(drop), Some(&(_, _, end))) = (args.expect_drop, curve.rows.last()) {
+        verdict.check(&format!("validation loss fell by >= {drop} ({initial:.4} -> {end:.4})"), end <= initial - drop);
     }
+    verdict.finish()
 }
 
 /// Generates `--sample-len` characters after the prime.

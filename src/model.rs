@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use crate::checkpoint;
-use crate::config::ModelConfig;
-use crate::data::Vocab;
+use crate::config::{Input, ModelConfig};
+use crate::data::{Inputs, Vocab};
 use crate::device::{Device, Storage};
 use crate::error::{Error, Result, check_finite};
 use crate::params::ParamLayout;
 use crate::plan::Elem;
+use crate::train::Evaluator;
 
 /// Weights of a recurrent network on a device.
 pub struct Model {
@@ -74,6 +75,34 @@ impl Model {
     pub fn tensor(&self, name: &str) -> Result<Vec<f32>> {
         let t = self.layout.get(name).ok_or_else(|| Error::Mismatch(format!("model has no tensor {name:?}")))?;
         self.device.read(&self.params, t.offset, t.len())
+    }
+
+    /// Every layer's output at every step of one input sequence, run forward
+    /// from a zero state: `result[layer]` is `[T, directions · hidden]`, rows
+    /// h_1..h_T (both directions side by side when bidirectional). `inputs`
+    /// is one stream: T token ids, or T·features floats. Builds a one-off
+    /// [`Evaluator`]; for many sequences of one length, build one and call
+    /// [`Evaluator::forward`].
+    pub fn layer_outputs(&self, inputs: &Inputs) -> Result<Vec<Vec<f32>>> {
+        let steps = match (inputs, self.config.input) {
+            (Inputs::Tokens(ids), _) => ids.len(),
+            (Inputs::Dense(x), Input::Dense { features }) => {
+                if !x.len().is_multiple_of(features) {
+                    return Err(Error::shape(
+                        "inputs of one stream [T, features]",
+                        format!("a multiple of {features} values"),
+                        x.len(),
+                    ));
+                }
+                x.len() / features
+            }
+            // The evaluator names the mismatch of dense inputs and a token model.
+            (Inputs::Dense(x), Input::Tokens { .. }) => x.len(),
+        };
+        crate::config::positive("input steps", steps)?;
+        let mut evaluator = Evaluator::new(self, 1, steps)?;
+        evaluator.forward(inputs.clone(), None)?;
+        (0..self.config.layers).map(|l| evaluator.layer_outputs(l)).collect()
     }
 
     /// Writes a safetensors checkpoint: every tensor under its PyTorch name,

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use crate::bptt::{self, Graph, Mode};
 use crate::checkpoint;
-use crate::config::{ModelConfig, TrainConfig};
+use crate::config::{Head, ModelConfig, Readout, TrainConfig};
 use crate::cpu::kernels::lowbias32;
-use crate::data::{Block, Feed, Values};
+use crate::data::{Block, Feed, Inputs, Targets, Values};
 use crate::error::{Error, Result, check_finite};
 use crate::model::Model;
 use crate::plan::{Plan, Section, View};
@@ -324,13 +324,34 @@ impl Evaluator {
         Ok((total / count as f64) as f32)
     }
 
-    /// Layer `layer`'s hidden activations h_1..h_T `[T, batch, hidden]` of the
-    /// last block evaluated (what a cell "sees" at each step of the input).
+    /// Runs the forward pass over `inputs` alone (`[T, batch]` token ids or
+    /// `[T, batch, features]` floats, with each stream's length if given) from
+    /// a zero state; no targets and no loss. [`Evaluator::layer_outputs`] and
+    /// [`Evaluator::head_outputs`] then read what it computed.
+    pub fn forward(&mut self, inputs: Inputs, lengths: Option<Vec<u32>>) -> Result<()> {
+        // The plan's loss reads targets; any valid ones do, since nothing reads the loss.
+        let rows = if self.config.readout == Readout::LastStep { self.batch } else { self.steps * self.batch };
+        let targets = match self.config.head {
+            Head::Softmax { .. } => Targets::Classes(vec![0; rows]),
+            Head::Sigmoid { outputs } | Head::Linear { outputs } => Targets::Values(vec![0.0; rows * outputs]),
+        };
+        let mut block = Block::with(self.steps, self.batch, inputs, targets)?;
+        if let Some(lengths) = lengths {
+            block = block.with_lengths(lengths)?;
+        }
+        zero_state(&self.program, &self.graph)?;
+        write_feed(&self.program, &self.graph, block.feed(self.steps, self.batch, &self.config)?)?;
+        self.program.run(&[Section::Forward])
+    }
+
+    /// Layer `layer`'s hidden activations h_1..h_T `[T, batch, directions ·
+    /// hidden]` of the last block evaluated or run forward (what a cell
+    /// "sees" at each step of the input).
     pub fn layer_outputs(&self, layer: usize) -> Result<Vec<f32>> {
         self.program.read(layer_view(&self.graph.layer_outputs, layer)?)
     }
 
-    /// The head's outputs z `[T, batch, outputs]` of the last block evaluated:
+    /// The head's outputs z `[T, batch, outputs]` of the last block evaluated or run forward:
     /// logits for a softmax or sigmoid head, the predictions of a linear head.
     /// With a last-step readout, stream b's output is at row `(len_b - 1)·batch + b`.
     pub fn head_outputs(&self) -> Result<Vec<f32>> {
