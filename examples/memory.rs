@@ -9,8 +9,8 @@
 //! RNN stays at the baseline. The gradient-flow diagnostic (`common/flow.rs`)
 //! shows why: ‖∂L/∂h_t‖ against the distance from the loss, at
 //! initialisation (where all three vanish geometrically) and after training
-//! (where the LSTM and the GRU carry the gradient across the whole sequence,
-//! and the RNN still cannot reach the first marker).
+//! (where the LSTM and the GRU carry the gradient across the whole sequence;
+//! the trained RNN's curve depends on the seed, and it fails either way).
 //!
 //! ```text
 //! cargo run --release --example memory -- --backend cpu           # T = 100, up to 4,000 steps per cell
@@ -20,9 +20,10 @@
 //! It writes `<prefix>_flow.svg` and each trained model as
 //! `<prefix>_<cell>.safetensors` (the `gradient_flow` example reads them),
 //! and exits non-zero unless the LSTM and the GRU solve the task, the RNN
-//! does not, and the gradient of each trained gated cell that reaches the
-//! first marker's distances (T/2 … T−1 steps from the loss, geometric mean
-//! of ‖∂L/∂h_t‖ / ‖∂L/∂h_T‖) is at least 10 times the RNN's.
+//! does not, at initialisation every cell's gradient at the first marker's
+//! distances (T/2 … T−1 steps from the loss, geometric mean of
+//! ‖∂L/∂h_t‖ / ‖∂L/∂h_T‖) is below 1e-4 (vanished), and each trained gated
+//! cell keeps at least 1e-2 of it there.
 
 use std::time::Instant;
 
@@ -182,16 +183,26 @@ fn main() -> Result<()> {
             _ => verdict.check(&format!("{name} does not (MSE {:.4} >= {})", r.mse, args.solved), !r.solved),
         }
     }
-    // The first marker sits T/2 ..= T-1 steps from the loss.
-    if let Some(rnn) = runs.iter().find(|r| r.cell == Cell::RnnTanh) {
-        for r in runs.iter().filter(|r| r.cell != Cell::RnnTanh) {
-            let (gated, vanilla) = (r.flow_trained.reach(args.len / 2), rnn.flow_trained.reach(args.len / 2));
+    // The first marker sits T/2 ..= T-1 steps from the loss. At initialisation
+    // no cell gets a usable gradient there (the vanishing gradient); a gated
+    // cell that solved the task has learnt to carry one. (The trained RNN's
+    // curve depends on the seed — from ~1e-26 to ~0.1 — and it fails either way.)
+    let far = args.len / 2;
+    for r in &runs {
+        let name = short_name(r.cell);
+        let init = r.flow_init.reach(far);
+        verdict.check(
+            &format!("{name}'s gradient reaching the first marker at init ({init:.1e}) < {:.0e}", flow::VANISHED),
+            init < flow::VANISHED,
+        );
+        if r.cell != Cell::RnnTanh {
+            let trained = r.flow_trained.reach(far);
             verdict.check(
                 &format!(
-                    "trained {}'s gradient reaching the first marker ({gated:.1e}) >= 10 x the rnn's ({vanilla:.1e})",
-                    short_name(r.cell)
+                    "trained {name}'s gradient reaching the first marker ({trained:.1e}) >= {:.0e}",
+                    flow::CARRIED
                 ),
-                gated >= 10.0 * vanilla,
+                trained >= flow::CARRIED,
             );
         }
     }

@@ -10,6 +10,12 @@ use rnn_wgpu::{Block, Readout, Trainer};
 use super::Result;
 use super::plot::{Scale, Series, line_chart};
 
+/// A relative gradient ([`Flow::reach`]) below this far from the loss: nothing
+/// usable arrives (every cell at initialisation, at T = 50 or more).
+pub const VANISHED: f64 = 1e-4;
+/// What a trained gated cell that solved a long-range task must still carry there.
+pub const CARRIED: f64 = 1e-2;
+
 /// One model's curve: `norms[d]` is the mean over streams and blocks of
 /// ‖∂L/∂h_t‖ at distance d = len − 1 − t from the step the loss reads.
 pub struct Flow {
@@ -27,7 +33,7 @@ impl Flow {
 
     /// The geometric mean of the relative curve over distances `from..`:
     /// how much gradient reaches that far, on the log scale it decays on
-    /// (0 when it underflows anywhere there).
+    /// (0 when it underflows anywhere there). See [`VANISHED`] and [`CARRIED`].
     pub fn reach(&self, from: usize) -> f64 {
         let far = &self.relative()[from..];
         (far.iter().map(|r| r.ln()).sum::<f64>() / far.len() as f64).exp()
