@@ -365,15 +365,40 @@ fn lower_binds_the_op_views_and_the_kernel_uniform() {
 }
 
 #[test]
-fn matmul_variants_share_uniform_and_grid_and_differ_only_in_source() {
+fn matmul_variants_share_uniform_and_views_and_tile_the_result_with_their_core() {
     for op in example_ops().iter().filter(|op| matches!(op, Op::Matmul(_))) {
+        let Op::Matmul(mm) = op else { unreachable!() };
         let (portable, subgroup) = (lower(op, PORTABLE), lower(op, SUBGROUPS));
         assert_eq!(portable.kernel.label, "matmul");
         assert_eq!(subgroup.kernel.label, "matmul_subgroup");
         assert!(subgroup.kernel.subgroups && !portable.kernel.subgroups);
         assert_eq!(portable.uniform, subgroup.uniform);
-        assert_eq!(portable.workgroups, subgroup.workgroups);
         assert_eq!(portable.views, subgroup.views);
+        for (d, [tm, tn]) in [(&portable, MATMUL_TILE), (&subgroup, MATMUL_SUBGROUP_TILE)] {
+            let [x, y, z] = d.workgroups.map(|w| w as usize);
+            assert!(
+                x * tn >= mm.n && (x - 1) * tn < mm.n,
+                "{}: {x} column tiles of {tn} for n = {}",
+                d.kernel.label,
+                mm.n
+            );
+            assert!(
+                y * z * tm >= mm.m && (y * z - 1) * tm < mm.m,
+                "{}: {y}x{z} row tiles for m = {}",
+                d.kernel.label,
+                mm.m
+            );
+        }
+    }
+}
+
+#[test]
+fn matmul_grids_fold_row_tiles_past_65535_into_z() {
+    for (m, tile) in [(64 * 65535, MATMUL_TILE), (64 * 65535 + 1, MATMUL_TILE), (32 * 70_000, MATMUL_SUBGROUP_TILE)] {
+        let [x, y, z] = matmul_grid(m, 65, tile);
+        let rows = (y * z) as usize * tile[0];
+        assert!(y <= 65535 && z <= 65535 && x == 2, "m = {m}: grid {x} x {y} x {z}");
+        assert!(rows >= m && rows - m < y as usize * tile[0], "m = {m}: {y} x {z} row tiles of {}", tile[0]);
     }
 }
 
@@ -394,9 +419,9 @@ fn wgsl_u32_const(kernel: &Kernel, name: &str) -> u32 {
 
 #[test]
 fn matmul_cores_match_the_rust_tile_and_workgroup_sizes() {
-    for kernel in [&MATMUL_KERNEL, &MATMUL_SUBGROUP_KERNEL] {
-        assert_eq!(wgsl_u32_const(kernel, "MM_TILE_M") as usize, MATMUL_TILE_M, "{}: MM_TILE_M", kernel.label);
-        assert_eq!(wgsl_u32_const(kernel, "MM_TILE_N") as usize, MATMUL_TILE_N, "{}: MM_TILE_N", kernel.label);
+    for (kernel, tile) in [(&MATMUL_KERNEL, MATMUL_TILE), (&MATMUL_SUBGROUP_KERNEL, MATMUL_SUBGROUP_TILE)] {
+        assert_eq!(wgsl_u32_const(kernel, "MM_TILE_M") as usize, tile[0], "{}: MM_TILE_M", kernel.label);
+        assert_eq!(wgsl_u32_const(kernel, "MM_TILE_N") as usize, tile[1], "{}: MM_TILE_N", kernel.label);
         let source = format!("{PRELUDE}\n{}", kernel.source);
         let module = naga::front::wgsl::parse_str(&source).expect("parses");
         let entry = module.entry_points.iter().find(|e| e.name == kernel.name).expect("entry point");

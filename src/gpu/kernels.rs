@@ -43,10 +43,11 @@ const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
 
 /// Invocations per workgroup of the 1D kernels (`WG_1D` in common.wgsl).
 pub(crate) const WG_1D: usize = 256;
-/// Rows and columns of C per workgroup of both matmul tile cores
-/// (`MM_TILE_M`, `MM_TILE_N`; checked against the WGSL in kernel_tests.rs).
-pub(crate) const MATMUL_TILE_M: usize = 64;
-pub(crate) const MATMUL_TILE_N: usize = 64;
+/// Rows and columns of C per workgroup of the portable matmul core
+/// (`MM_TILE_M`, `MM_TILE_N` of matmul_tile.wgsl; checked in kernel_tests.rs).
+pub(crate) const MATMUL_TILE: [usize; 2] = [64, 64];
+/// The same for the subgroup core (matmul_tile_subgroup.wgsl).
+pub(crate) const MATMUL_SUBGROUP_TILE: [usize; 2] = [32, 64];
 /// Largest workgroup count along one grid dimension (WebGPU's default limit).
 const MAX_GRID: usize = 65535;
 
@@ -232,15 +233,21 @@ fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
         has_bias: mm.bias.is_some().into(),
         _pad: [0; 3],
     };
-    let col_tiles = div_ceil(mm.n, MATMUL_TILE_N);
-    assert!(col_tiles <= MAX_GRID, "matmul: n = {} needs more than {MAX_GRID} column tiles", mm.n);
-    // Row tiles beyond 65535 fold into z (row tile = z * num_workgroups.y + y).
-    let row_tiles = div_ceil(mm.m, MATMUL_TILE_M).max(1);
+    // Both cores share the includer and its uniform; only their tiles differ.
+    let (kernel, tile) =
+        if options.subgroups { (&MATMUL_SUBGROUP_KERNEL, MATMUL_SUBGROUP_TILE) } else { (&MATMUL_KERNEL, MATMUL_TILE) };
+    dispatch(kernel, vec![mm.c, mm.a, mm.b, bias], params, matmul_grid(mm.m, mm.n, tile))
+}
+
+/// The grid of a matmul tile core with `tile` = [MM_TILE_M, MM_TILE_N] over
+/// an [m, n] result: (column tiles, row tiles, 1), row tiles beyond 65535
+/// folded into z (row tile = z * num_workgroups.y + y), as the core expects.
+pub(crate) fn matmul_grid(m: usize, n: usize, tile: [usize; 2]) -> [u32; 3] {
+    let col_tiles = div_ceil(n, tile[1]).max(1);
+    assert!(col_tiles <= MAX_GRID, "matmul: n = {n} needs more than {MAX_GRID} column tiles");
+    let row_tiles = div_ceil(m, tile[0]).max(1);
     let y = row_tiles.min(MAX_GRID);
-    let grid = [u32_of(col_tiles.max(1)), u32_of(y), u32_of(div_ceil(row_tiles, y))];
-    // Both cores share the tile, grid and uniform; see matmul_tile_subgroup.wgsl.
-    let kernel = if options.subgroups { &MATMUL_SUBGROUP_KERNEL } else { &MATMUL_KERNEL };
-    dispatch(kernel, vec![mm.c, mm.a, mm.b, bias], params, grid)
+    [u32_of(col_tiles), u32_of(y), u32_of(div_ceil(row_tiles, y))]
 }
 
 /// How `op` runs on a GPU whose optional kernels are `options`.
