@@ -32,7 +32,7 @@
 
 const MM_WG_X: u32 = 8u;
 const MM_WG_Y: u32 = 1u;
-/// Rows and columns of S per workgroup (kernels.rs: MATMUL_SUBGROUP_TILE_M, _N).
+/// Rows and columns of S per workgroup (kernels.rs: MATMUL_SUBGROUP_TILE).
 const MM_TILE_M: u32 = 32u;
 const MM_TILE_N: u32 = 64u;
 
