@@ -1,9 +1,9 @@
 // matmul: C[m,n] = (accumulate ? C : 0) + op(A)[m,k] · op(B)[k,n] + (has_bias ? bias[n] : 0)
 //
 // A thin includer of the matmul tile core: the core (matmul_tile.wgsl, the
-// portable one, or matmul_tile_subgroup.wgsl where the adapter has subgroups)
-// is appended to this file and computes each workgroup's tile; this file
-// says where op(A), op(B) live and what happens to the finished sums.
+// portable one, or matmul_tile_subgroup.wgsl on CPU adapters with 8-lane
+// subgroups) is appended to this file and computes each workgroup's tile;
+// this file says where op(A), op(B) live and what happens to the finished sums.
 //
 // Bindings (f32, row-major, each view at an element offset into its buffer):
 //   0 p    MatmulParams (uniform)

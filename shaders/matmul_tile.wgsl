@@ -4,7 +4,8 @@
 //   S[row, col] = Σ_kk op(A)[row, kk] · op(B)[kk, col]     (row < m, col < n, kk < k)
 // per workgroup and hands every finished quad of S to the includer.
 //
-// The contract (matmul_tile_subgroup.wgsl keeps the same one):
+// The contract (matmul_tile_subgroup.wgsl keeps the same one, with its own
+// MM_WG_* and MM_TILE_*):
 // - The includer declares a uniform `p` with at least the u32 fields
 //   m, n, k, a_col_stride, b_row_stride; storage arrays `a`, `b` of f32; and
 //     fn mm_a_row(row: u32) -> u32   element index of op(A)[row, 0] (row < m):
@@ -32,10 +33,15 @@
 // columns form one vec4; the inner step then needs 4 vec4 workgroup loads for
 // 64 FMAs (`mm_outer`). Steps past k are staged as zeros, so a chunk may always
 // run all KC steps. Every element sums its k terms in order.
+//
+// This is the GPU-shaped core (coalesced staging, workgroup-memory reuse, 64
+// accumulators per thread) and the fallback everywhere. On llvmpipe, where
+// each workgroup-memory load is a loop over the SIMD lanes, the subgroup
+// core is ~2x faster; see ARCHITECTURE.md.
 
 const MM_WG_X: u32 = 64u;
 const MM_WG_Y: u32 = 1u;
-/// Rows and columns of S per workgroup (kernels.rs: MATMUL_TILE_M, MATMUL_TILE_N).
+/// Rows and columns of S per workgroup (kernels.rs: MATMUL_TILE).
 const MM_TILE_M: u32 = 64u;
 const MM_TILE_N: u32 = 64u;
 /// k steps staged in workgroup memory at a time.

@@ -77,8 +77,9 @@ impl Device {
         }
     }
 
-    /// True when ops run on kernels that use subgroup operations (the adapter
-    /// offers wgpu's `Features::SUBGROUP` and they were not switched off).
+    /// True when ops run on kernels that use subgroup operations (a CPU
+    /// adapter such as lavapipe offering wgpu's `Features::SUBGROUP` with
+    /// 8-lane subgroups, and they were not switched off).
     pub fn uses_subgroups(&self) -> bool {
         match &self.backend {
             Backend::Gpu(ctx) => ctx.options.subgroups,

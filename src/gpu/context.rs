@@ -91,13 +91,18 @@ impl Context {
         // buffer sizes are checked against these limits before creation.
         let limits = adapter.limits();
         // Subgroups only when the adapter offers them: requesting a missing
-        // feature fails device creation. The subgroup matmul is written for
-        // 8-lane subgroups (any other size runs its portable branch), so it is
-        // chosen only where 8 lanes can occur.
+        // feature fails device creation. The subgroup matmul core is shaped
+        // for a CPU running 8-lane subgroups as SIMD registers (llvmpipe): a
+        // workgroup of 8 invocations with a 32x8 block each, which would idle
+        // most of a GPU's wider subgroups and spill its registers. So it is
+        // chosen on CPU adapters where 8 lanes can occur (its slower branch
+        // keeps any other subgroup size correct); GPUs keep the portable,
+        // workgroup-memory-tiled core.
         let features = adapter.features() & wgpu::Features::SUBGROUP;
         let off = std::env::var(NO_SUBGROUPS_ENV).is_ok_and(|v| v == "1");
         let subgroups = features.contains(wgpu::Features::SUBGROUP)
             && !off
+            && info.device_type == wgpu::DeviceType::Cpu
             && (info.subgroup_min_size..=info.subgroup_max_size).contains(&8);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("rnn-wgpu"),

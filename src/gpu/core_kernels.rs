@@ -1,17 +1,19 @@
 //! The kernels built on the matmul tile core (shaders/matmul_tile.wgsl): the
 //! matmul itself and the fused recurrent steps, each in a portable variant
 //! and one with subgroup operations, and how their ops become dispatches.
-//! The core fixes the grid (one workgroup per `MM_TILE_M` x `MM_TILE_N` tile
-//! of C); each kernel supplies the operand addressing and the epilogue.
+//! Each core fixes the grid (one workgroup per `MM_TILE_M` x `MM_TILE_N` tile
+//! of C, which differs between the cores); each kernel supplies the operand
+//! addressing and the epilogue.
 
 use crate::gpu::kernels::{Dispatch, Kernel, KernelOptions, MAX_GRID, activation_code, dispatch, div_ceil, u32_of};
 use crate::gpu::uniforms::{MatmulParams, StepBackwardParams, StepForwardParams};
 use crate::plan::{CellOp, Elem, Matmul, View};
 
-/// Rows and columns of C per workgroup of the core (`MM_TILE_M`, `MM_TILE_N`
-/// in matmul_tile.wgsl; a test checks they agree).
-pub(crate) const MM_TILE_M: usize = 64;
-pub(crate) const MM_TILE_N: usize = 64;
+/// [rows, columns] of C per workgroup of the portable core (`MM_TILE_M`,
+/// `MM_TILE_N` of matmul_tile.wgsl; a test checks they agree).
+pub(crate) const PORTABLE_TILE: [usize; 2] = [64, 64];
+/// The same for the subgroup core (matmul_tile_subgroup.wgsl).
+pub(crate) const SUBGROUP_TILE: [usize; 2] = [32, 64];
 
 /// A kernel on the matmul core in both variants; `pick` chooses by device.
 pub(crate) struct CoreKernel {
@@ -20,8 +22,9 @@ pub(crate) struct CoreKernel {
 }
 
 impl CoreKernel {
-    pub(crate) fn pick(&'static self, options: KernelOptions) -> &'static Kernel {
-        if options.subgroups { &self.subgroup } else { &self.portable }
+    /// The variant the device uses, with its core's tile.
+    pub(crate) fn pick(&'static self, options: KernelOptions) -> (&'static Kernel, [usize; 2]) {
+        if options.subgroups { (&self.subgroup, SUBGROUP_TILE) } else { (&self.portable, PORTABLE_TILE) }
     }
 }
 
@@ -92,12 +95,12 @@ pub(crate) static CORE_KERNELS: [&CoreKernel; 7] = [
     &GRU_STEP_BACKWARD,
 ];
 
-/// The core's grid over C = [m, n]: column tiles along x, row tiles along y,
-/// and row tiles past 65535 folded into z (row tile = z * num_workgroups.y + y).
-fn core_grid(kernel: &str, m: usize, n: usize) -> [u32; 3] {
-    let col_tiles = div_ceil(n, MM_TILE_N).max(1);
+/// A core's grid over C = [m, n] in `tile`s: column tiles along x, row tiles
+/// along y, and row tiles past 65535 folded into z (row tile = z * num_workgroups.y + y).
+pub(crate) fn core_grid(kernel: &str, m: usize, n: usize, tile: [usize; 2]) -> [u32; 3] {
+    let col_tiles = div_ceil(n, tile[1]).max(1);
     assert!(col_tiles <= MAX_GRID, "{kernel}: n = {n} needs more than {MAX_GRID} column tiles");
-    let row_tiles = div_ceil(m, MM_TILE_M).max(1);
+    let row_tiles = div_ceil(m, tile[0]).max(1);
     let y = row_tiles.min(MAX_GRID);
     [u32_of(col_tiles), u32_of(y), u32_of(div_ceil(row_tiles, y))]
 }
@@ -124,7 +127,8 @@ pub(crate) fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
         has_bias: mm.bias.is_some().into(),
         _pad: [0; 3],
     };
-    dispatch(MATMUL.pick(options), vec![mm.c, mm.a, mm.b, bias], params, core_grid("matmul", mm.m, mm.n))
+    let (kernel, tile) = MATMUL.pick(options);
+    dispatch(kernel, vec![mm.c, mm.a, mm.b, bias], params, core_grid("matmul", mm.m, mm.n, tile))
 }
 
 /// How a fused step becomes one dispatch: one binding per buffer a role lives
@@ -133,10 +137,19 @@ pub(crate) fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
 /// gates interleaved per unit (GRU padded to 4 slots), backward over [B, H].
 pub(crate) fn lower_step(mm: &Matmul, cell: &CellOp, options: KernelOptions) -> Dispatch {
     let off = |v: View| u32_of(v.offset);
+    // The core tiles the step's C = [p.m, p.n] with the variant's tile.
+    let forward_launch = |kernel: &'static CoreKernel, views: Vec<View>, p: StepForwardParams| {
+        let (kernel, tile) = kernel.pick(options);
+        dispatch(kernel, views, p, core_grid(kernel.name, p.m as usize, p.n as usize, tile))
+    };
+    let backward_launch = |kernel: &'static CoreKernel, views: Vec<View>, p: StepBackwardParams| {
+        let (kernel, tile) = kernel.pick(options);
+        dispatch(kernel, views, p, core_grid(kernel.name, p.m as usize, p.n as usize, tile))
+    };
     let (rows, w) = (mm.m, mm.b);
     let forward = |hidden: usize, gates: usize| {
         let n = if gates == 1 { hidden } else { 4 * hidden };
-        let params = StepForwardParams {
+        StepForwardParams {
             m: u32_of(rows),
             n: u32_of(n),
             k: u32_of(hidden),
@@ -153,8 +166,7 @@ pub(crate) fn lower_step(mm: &Matmul, cell: &CellOp, options: KernelOptions) -> 
             c_prev_off: 0,
             c_off: 0,
             hw_off: 0,
-        };
-        (params, core_grid(cell.step_kernel_name(), rows, n))
+        }
     };
     let backward = |hidden: usize, gates: usize| StepBackwardParams {
         m: u32_of(rows),
@@ -178,20 +190,19 @@ pub(crate) fn lower_step(mm: &Matmul, cell: &CellOp, options: KernelOptions) -> 
         c_prev_off: 0,
         h_off: 0,
     };
-    let backward_grid = |hidden: usize| core_grid(cell.step_kernel_name(), rows, hidden);
     match *cell {
         CellOp::RnnForward { h, pre, activation } => {
-            let (base, grid) = forward(mm.k, 1);
+            let base = forward(mm.k, 1);
             let params = StepForwardParams {
                 activation: activation_code(activation),
                 h_off: off(h),
                 gates_off: off(pre),
                 ..base
             };
-            dispatch(RNN_STEP_FORWARD.pick(options), vec![w, mm.a, pre], params, grid)
+            forward_launch(&RNN_STEP_FORWARD, vec![w, mm.a, pre], params)
         }
         CellOp::LstmForward { gates, c, h, c_prev, hidden } => {
-            let (base, grid) = forward(hidden, 4);
+            let base = forward(hidden, 4);
             let params = StepForwardParams {
                 h_off: off(h),
                 gates_off: off(gates),
@@ -199,12 +210,12 @@ pub(crate) fn lower_step(mm: &Matmul, cell: &CellOp, options: KernelOptions) -> 
                 c_off: off(c),
                 ..base
             };
-            dispatch(LSTM_STEP_FORWARD.pick(options), vec![w, mm.a, gates, c], params, grid)
+            forward_launch(&LSTM_STEP_FORWARD, vec![w, mm.a, gates, c], params)
         }
         CellOp::GruForward { gates, h, hw, hidden, .. } => {
-            let (base, grid) = forward(hidden, 3);
+            let base = forward(hidden, 3);
             let params = StepForwardParams { h_off: off(h), gates_off: off(gates), hw_off: off(hw), ..base };
-            dispatch(GRU_STEP_FORWARD.pick(options), vec![w, mm.a, gates, hw], params, grid)
+            forward_launch(&GRU_STEP_FORWARD, vec![w, mm.a, gates, hw], params)
         }
         CellOp::RnnBackward { dpre, h, activation, .. } => {
             let hidden = mm.n;
@@ -214,7 +225,7 @@ pub(crate) fn lower_step(mm: &Matmul, cell: &CellOp, options: KernelOptions) -> 
                 h_off: off(h),
                 ..backward(hidden, 1)
             };
-            dispatch(RNN_STEP_BACKWARD.pick(options), vec![w, mm.a, mm.c, h], params, backward_grid(hidden))
+            backward_launch(&RNN_STEP_BACKWARD, vec![w, mm.a, mm.c, h], params)
         }
         CellOp::LstmBackward { dgates, dc, gates, c, c_prev, hidden, .. } => {
             let params = StepBackwardParams {
@@ -226,7 +237,7 @@ pub(crate) fn lower_step(mm: &Matmul, cell: &CellOp, options: KernelOptions) -> 
                 ..backward(hidden, 4)
             };
             let views = vec![w, mm.a, mm.c, dc, gates, c];
-            dispatch(LSTM_STEP_BACKWARD.pick(options), views, params, backward_grid(hidden))
+            backward_launch(&LSTM_STEP_BACKWARD, views, params)
         }
         CellOp::GruBackward { dxw, dhw, dh_prev, gates, hw, h_prev, hidden, .. } => {
             let params = StepBackwardParams {
@@ -240,7 +251,7 @@ pub(crate) fn lower_step(mm: &Matmul, cell: &CellOp, options: KernelOptions) -> 
                 ..backward(hidden, 3)
             };
             let views = vec![w, mm.a, mm.c, dxw, gates, hw, h_prev];
-            dispatch(GRU_STEP_BACKWARD.pick(options), views, params, backward_grid(hidden))
+            backward_launch(&GRU_STEP_BACKWARD, views, params)
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Checks of every kernel's WGSL against its Rust description, without a device.
 use super::*;
-use crate::gpu::core_kernels::{CORE_KERNELS, MM_TILE_M, MM_TILE_N};
+use crate::gpu::core_kernels::{CORE_KERNELS, PORTABLE_TILE, SUBGROUP_TILE, core_grid};
 use crate::plan::{BufId, Matmul};
 use wgpu::naga::{
     self, valid::Capabilities, valid::ShaderStages, valid::SubgroupOperationSet, valid::ValidationFlags,
@@ -372,15 +372,32 @@ fn lower_binds_the_op_views_and_the_kernel_uniform() {
 }
 
 #[test]
-fn core_variants_share_uniform_and_grid_and_differ_only_in_source() {
+fn core_variants_share_uniform_and_views_and_tile_the_result_with_their_core() {
     for op in example_ops().iter().filter(|op| matches!(op, Op::Matmul(_) | Op::Step { .. })) {
         let (portable, subgroup) = (lower(op, PORTABLE), lower(op, SUBGROUPS));
         assert_eq!(portable.kernel.label, op.kernel_name());
         assert_eq!(subgroup.kernel.label, format!("{}_subgroup", op.kernel_name()));
         assert!(subgroup.kernel.subgroups && !portable.kernel.subgroups);
         assert_eq!(portable.uniform, subgroup.uniform);
-        assert_eq!(portable.workgroups, subgroup.workgroups);
         assert_eq!(portable.views, subgroup.views);
+        // Every core kernel's uniform starts with the [m, n] of the result it tiles.
+        let field = |i: usize| u32::from_le_bytes(portable.uniform[4 * i..4 * i + 4].try_into().unwrap()) as usize;
+        let (m, n) = (field(0), field(1));
+        for (d, [tm, tn]) in [(&portable, PORTABLE_TILE), (&subgroup, SUBGROUP_TILE)] {
+            let [x, y, z] = d.workgroups.map(|w| w as usize);
+            assert!(x * tn >= n && (x - 1) * tn < n, "{}: {x} column tiles of {tn} for n = {n}", d.kernel.label);
+            assert!(y * z * tm >= m && (y * z - 1) * tm < m, "{}: {y}x{z} row tiles for m = {m}", d.kernel.label);
+        }
+    }
+}
+
+#[test]
+fn matmul_grids_fold_row_tiles_past_65535_into_z() {
+    for (m, tile) in [(64 * 65535, PORTABLE_TILE), (64 * 65535 + 1, PORTABLE_TILE), (32 * 70_000, SUBGROUP_TILE)] {
+        let [x, y, z] = core_grid("matmul", m, 65, tile);
+        let rows = (y * z) as usize * tile[0];
+        assert!(y <= 65535 && z <= 65535 && x == 2, "m = {m}: grid {x} x {y} x {z}");
+        assert!(rows >= m && rows - m < y as usize * tile[0], "m = {m}: {y} x {z} row tiles of {}", tile[0]);
     }
 }
 
@@ -401,9 +418,10 @@ fn wgsl_const(kernel: &Kernel, name: &str) -> u32 {
 
 #[test]
 fn core_tile_and_workgroup_sizes_match_the_wgsl() {
-    for kernel in CORE_KERNELS.iter().flat_map(|k| [&k.portable, &k.subgroup]) {
-        assert_eq!(wgsl_const(kernel, "MM_TILE_M") as usize, MM_TILE_M, "{}: MM_TILE_M", kernel.label);
-        assert_eq!(wgsl_const(kernel, "MM_TILE_N") as usize, MM_TILE_N, "{}: MM_TILE_N", kernel.label);
+    for (kernel, tile) in CORE_KERNELS.iter().flat_map(|k| [(&k.portable, PORTABLE_TILE), (&k.subgroup, SUBGROUP_TILE)])
+    {
+        assert_eq!(wgsl_const(kernel, "MM_TILE_M") as usize, tile[0], "{}: MM_TILE_M", kernel.label);
+        assert_eq!(wgsl_const(kernel, "MM_TILE_N") as usize, tile[1], "{}: MM_TILE_N", kernel.label);
         let source = format!("{PRELUDE}\n{}", kernel.source);
         let module = naga::front::wgsl::parse_str(&source).expect("parses");
         let entry = module.entry_points.iter().find(|e| e.name == kernel.name).expect("entry point");

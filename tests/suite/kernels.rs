@@ -124,8 +124,11 @@ fn gpu_matmul_matches_cpu_for_every_transpose_bias_and_accumulate() {
 #[test]
 fn gpu_matmul_matches_cpu_on_training_shapes_and_multi_chunk_k() {
     // Shapes as the training plan records them (narrow m, n = 65, k over many
-    // KC = 16 chunks, several 64-wide tiles in both directions), at sizes the
-    // awkward list does not reach, on every GPU kernel path.
+    // 16-step chunks of the portable core and 8-step groups of the subgroup
+    // core, several tiles in both directions: 64x64 portable, 32x64
+    // subgroup), at sizes the awkward list does not reach, on every GPU
+    // kernel path; the last ones sit one past and one short of the subgroup
+    // core's tile edges with k not a multiple of 8.
     let shapes = [
         (32, 512, 128, false, true, true, true),
         (32, 128, 512, false, false, false, true),
@@ -133,6 +136,9 @@ fn gpu_matmul_matches_cpu_on_training_shapes_and_multi_chunk_k() {
         (200, 65, 128, false, true, true, false),
         (1, 300, 33, false, true, false, false),
         (300, 1, 17, true, true, true, true),
+        (33, 129, 23, false, true, true, true),
+        (31, 63, 15, true, false, false, false),
+        (97, 191, 2, true, true, false, true),
     ];
     let mut case = Case::new();
     for (m, n, k, a_trans, b_trans, bias, accumulate) in shapes {
