@@ -5,6 +5,8 @@
 //! of C, which differs between the cores); each kernel supplies the operand
 //! addressing and the epilogue.
 
+use bytemuck::Pod;
+
 use crate::gpu::kernels::{Dispatch, Kernel, KernelOptions, MAX_GRID, activation_code, dispatch, div_ceil, u32_of};
 use crate::gpu::uniforms::{MatmulParams, StepBackwardParams, StepForwardParams};
 use crate::plan::{CellOp, Elem, Matmul, View};
@@ -105,6 +107,18 @@ pub(crate) fn core_grid(kernel: &str, m: usize, n: usize, tile: [usize; 2]) -> [
     [u32_of(col_tiles), u32_of(y), u32_of(div_ceil(row_tiles, y))]
 }
 
+/// One dispatch of `kernel`'s variant for `options`, over the [m, n] its core tiles.
+fn on_core<P: Pod>(
+    kernel: &'static CoreKernel,
+    options: KernelOptions,
+    views: Vec<View>,
+    params: P,
+    [m, n]: [u32; 2],
+) -> Dispatch {
+    let (kernel, tile) = kernel.pick(options);
+    dispatch(kernel, views, params, core_grid(kernel.name, m as usize, n as usize, tile))
+}
+
 pub(crate) fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
     // (row stride, column stride) of op(a) [m,k] and op(b) [k,n] in their storage.
     let (a_row_stride, a_col_stride) = if mm.a_trans { (1, mm.m) } else { (mm.k, 1) };
@@ -127,8 +141,7 @@ pub(crate) fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
         has_bias: mm.bias.is_some().into(),
         _pad: [0; 3],
     };
-    let (kernel, tile) = MATMUL.pick(options);
-    dispatch(kernel, vec![mm.c, mm.a, mm.b, bias], params, core_grid("matmul", mm.m, mm.n, tile))
+    on_core(&MATMUL, options, vec![mm.c, mm.a, mm.b, bias], params, [params.m, params.n])
 }
 
 /// How a fused step becomes one dispatch: one binding per buffer a role lives
@@ -137,15 +150,9 @@ pub(crate) fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
 /// gates interleaved per unit (GRU padded to 4 slots), backward over [B, H].
 pub(crate) fn lower_step(mm: &Matmul, cell: &CellOp, options: KernelOptions) -> Dispatch {
     let off = |v: View| u32_of(v.offset);
-    // The core tiles the step's C = [p.m, p.n] with the variant's tile.
-    let forward_launch = |kernel: &'static CoreKernel, views: Vec<View>, p: StepForwardParams| {
-        let (kernel, tile) = kernel.pick(options);
-        dispatch(kernel, views, p, core_grid(kernel.name, p.m as usize, p.n as usize, tile))
-    };
-    let backward_launch = |kernel: &'static CoreKernel, views: Vec<View>, p: StepBackwardParams| {
-        let (kernel, tile) = kernel.pick(options);
-        dispatch(kernel, views, p, core_grid(kernel.name, p.m as usize, p.n as usize, tile))
-    };
+    // The core tiles the step's C = [p.m, p.n].
+    let forward_launch = |kernel, views, p: StepForwardParams| on_core(kernel, options, views, p, [p.m, p.n]);
+    let backward_launch = |kernel, views, p: StepBackwardParams| on_core(kernel, options, views, p, [p.m, p.n]);
     let (rows, w) = (mm.m, mm.b);
     let forward = |hidden: usize, gates: usize| {
         let n = if gates == 1 { hidden } else { 4 * hidden };
