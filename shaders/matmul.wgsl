@@ -1,8 +1,9 @@
 // matmul: C[m,n] = (accumulate ? C : 0) + op(A)[m,k] · op(B)[k,n] + (has_bias ? bias[n] : 0)
 //
 // A thin includer of the matmul tile core: the core (matmul_tile.wgsl, the
-// portable one, or matmul_tile_subgroup.wgsl on CPU adapters with 8-lane
-// subgroups) is appended to this file and computes each workgroup's tile;
+// portable one, or on CPU adapters with 8-lane subgroups
+// matmul_tile_subgroup.wgsl, or matmul_tile_vec4.wgsl where the views sit in
+// aligned quads) is appended to this file and computes each workgroup's tile;
 // this file says where op(A), op(B) live and what happens to the finished sums.
 //
 // Bindings (f32, row-major, each view at an element offset into its buffer):
@@ -38,8 +39,8 @@ struct MatmulParams {
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read_write> c: array<f32>;
-@group(0) @binding(2) var<storage, read_write> a: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> a: array<MmWord>;
+@group(0) @binding(3) var<storage, read_write> b: array<MmWord>;
 @group(0) @binding(4) var<storage, read_write> bias: array<f32>;
 
 @compute @workgroup_size(MM_WG_X, MM_WG_Y, 1)

@@ -7,7 +7,10 @@
 // The contract (matmul_tile_subgroup.wgsl keeps the same one, with its own
 // MM_WG_* and MM_TILE_*):
 // - The includer declares a uniform `p` with at least the u32 fields
-//   m, n, k, a_col_stride, b_row_stride; storage arrays `a`, `b` of f32; and
+//   m, n, k, a_col_stride, b_row_stride; storage arrays `a`, `b` of f32,
+//   declared array<MmWord> (the core's word: f32 here, vec4<f32> in the vec4
+//   core), whose elements the includer itself reads and writes only through
+//   the core's mm_a_elem, mm_set_a_elem and mm_b_elem; and
 //     fn mm_a_row(row: u32) -> u32   element index of op(A)[row, 0] (row < m):
 //                                    op(A)[row, kk] = a[mm_a_row(row) + kk * p.a_col_stride]
 //     fn mm_b_col(col: u32) -> u32   element index of op(B)[0, col] (col < n):
@@ -38,6 +41,8 @@
 // accumulators per thread) and the fallback everywhere. On llvmpipe, where
 // each workgroup-memory load is a loop over the SIMD lanes, the subgroup
 // core is ~2x faster; see ARCHITECTURE.md.
+
+alias MmWord = f32;
 
 const MM_WG_X: u32 = 64u;
 const MM_WG_Y: u32 = 1u;
@@ -177,4 +182,17 @@ fn mm_finish(acc: ptr<function, MmBlock>, row0: u32, col0: u32) {
     mm_epilogue(row0 + 6u, col0 + 4u, (*acc).r6r);
     mm_epilogue(row0 + 7u, col0, (*acc).r7l);
     mm_epilogue(row0 + 7u, col0 + 4u, (*acc).r7r);
+}
+
+/// Element i of `a` and `b`, for the includer's own reads and writes.
+fn mm_a_elem(i: u32) -> f32 {
+    return a[i];
+}
+
+fn mm_set_a_elem(i: u32, value: f32) {
+    a[i] = value;
+}
+
+fn mm_b_elem(i: u32) -> f32 {
+    return b[i];
 }

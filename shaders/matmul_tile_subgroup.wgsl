@@ -30,6 +30,8 @@
 // 0..7) takes the second loop, which reads op(A) per lane at every step: the
 // same sums, slower.
 
+alias MmWord = f32;
+
 const MM_WG_X: u32 = 8u;
 const MM_WG_Y: u32 = 1u;
 /// Rows and columns of S per workgroup (kernels.rs: MATMUL_SUBGROUP_TILE).
@@ -243,4 +245,17 @@ fn mm_finish(s: MmRows8, row0: u32, col: u32) {
 fn mm_finish_row(s: MmRow, row: u32, col: u32) {
     mm_epilogue(row, col, s.left);
     mm_epilogue(row, col + 32u, s.right);
+}
+
+/// Element i of `a` and `b`, for the includer's own reads and writes.
+fn mm_a_elem(i: u32) -> f32 {
+    return a[i];
+}
+
+fn mm_set_a_elem(i: u32, value: f32) {
+    a[i] = value;
+}
+
+fn mm_b_elem(i: u32) -> f32 {
+    return b[i];
 }

@@ -7,7 +7,8 @@
 // then, in the epilogue, the cell backward of step t-1 from that ∂h (which is
 // written back too), for each of the four units of a quad.
 //
-// Bindings (f32, whole buffers, one per role; Op::check_step enforces it):
+// Bindings (f32, whole buffers, one per role; Op::check_step enforces it;
+// `a` and `b` in the core's words, their elements via mm_a_elem & co.):
 //   1 b  params: W_hh [G·H, H] at w_off (op(B) = W_hh as stored)
 //   2 a  ∂pre buffer: ∂pre_t [B, G·H] at dnext_off (op(A)); RNN, LSTM write
 //        ∂pre_{t-1} at dxw_off, GRU writes ∂hw_{t-1} at dhw_off
@@ -45,8 +46,8 @@ struct StepBackwardParams {
 }
 
 @group(0) @binding(0) var<uniform> p: StepBackwardParams;
-@group(0) @binding(1) var<storage, read_write> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> a: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b: array<MmWord>;
+@group(0) @binding(2) var<storage, read_write> a: array<MmWord>;
 @group(0) @binding(3) var<storage, read_write> dh: array<f32>;
 
 fn mm_a_row(row: u32) -> u32 {

@@ -16,7 +16,8 @@
 // gate g of unit j (n = 4H; GRU's slot 3 repeats gate n and is dropped), so a
 // quad holds every gate of one unit and the cell runs from registers.
 //
-// Bindings (f32, whole buffers, one per role; Op::check_step enforces it):
+// Bindings (f32, whole buffers, one per role; Op::check_step enforces it;
+// `a` and `b` in the core's words, their elements via mm_a_elem & co.):
 //   1 b  params: W_hh [G·H, H] at w_off (op(B) = W_hhᵀ), b_hh [G·H] at bias_off
 //   2 a  hs: h_{t-1} [B, H] at h_prev_off (op(A)), h_t [B, H] at h_off (written)
 //   3 xw [B, G·H]: pre-activations in, activated gates out
@@ -45,8 +46,8 @@ struct StepForwardParams {
 }
 
 @group(0) @binding(0) var<uniform> p: StepForwardParams;
-@group(0) @binding(1) var<storage, read_write> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> a: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b: array<MmWord>;
+@group(0) @binding(2) var<storage, read_write> a: array<MmWord>;
 @group(0) @binding(3) var<storage, read_write> xw: array<f32>;
 
 fn mm_a_row(row: u32) -> u32 {

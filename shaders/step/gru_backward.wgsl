@@ -31,9 +31,9 @@ fn mm_epilogue(row: u32, col0: u32, sums: vec4<f32>) {
         dxw[xat + hidden] = out.dxw.y;
         dxw[xat + 2u * hidden] = out.dxw.z;
         let hat = p.dhw_off + col;
-        a[hat] = out.dhw.x;
-        a[hat + hidden] = out.dhw.y;
-        a[hat + 2u * hidden] = out.dhw.z;
+        mm_set_a_elem(hat, out.dhw.x);
+        mm_set_a_elem(hat + hidden, out.dhw.y);
+        mm_set_a_elem(hat + 2u * hidden, out.dhw.z);
         if p.has_dh_prev != 0u {
             dh[p.dh_prev_off + at] += out.dh_prev;
         }

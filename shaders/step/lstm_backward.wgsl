@@ -26,10 +26,10 @@ fn mm_epilogue(row: u32, col0: u32, sums: vec4<f32>) {
         let dc_at = p.dc_off + at;
         let out = lstm_backward(act, cs[p.c_off + at], cs[p.c_prev_off + at], grad, dc[dc_at]);
         let dat = p.dxw_off + row * 4u * hidden + j;
-        a[dat] = out.dpre.x;
-        a[dat + hidden] = out.dpre.y;
-        a[dat + 2u * hidden] = out.dpre.z;
-        a[dat + 3u * hidden] = out.dpre.w;
+        mm_set_a_elem(dat, out.dpre.x);
+        mm_set_a_elem(dat + hidden, out.dpre.y);
+        mm_set_a_elem(dat + 2u * hidden, out.dpre.z);
+        mm_set_a_elem(dat + 3u * hidden, out.dpre.w);
         dc[dc_at] = out.dc_prev;
     }
 }

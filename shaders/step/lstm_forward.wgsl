@@ -16,12 +16,12 @@ fn mm_epilogue(row: u32, col0: u32, sums: vec4<f32>) {
     let bias = p.bias_off + j;
     let at = p.gates_off + row * 4u * hidden + j;
     let pre = sums + vec4<f32>(xw[at], xw[at + hidden], xw[at + 2u * hidden], xw[at + 3u * hidden])
-        + vec4<f32>(b[bias], b[bias + hidden], b[bias + 2u * hidden], b[bias + 3u * hidden]);
+        + vec4<f32>(mm_b_elem(bias), mm_b_elem(bias + hidden), mm_b_elem(bias + 2u * hidden), mm_b_elem(bias + 3u * hidden));
     let out = lstm_forward(pre, cs[p.c_prev_off + row * hidden + j]);
     xw[at] = out.act.x;
     xw[at + hidden] = out.act.y;
     xw[at + 2u * hidden] = out.act.z;
     xw[at + 3u * hidden] = out.act.w;
     cs[p.c_off + row * hidden + j] = out.c;
-    a[p.h_off + row * hidden + j] = out.h;
+    mm_set_a_elem(p.h_off + row * hidden + j, out.h);
 }

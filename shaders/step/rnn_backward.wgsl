@@ -18,6 +18,6 @@ fn mm_epilogue(row: u32, col0: u32, sums: vec4<f32>) {
         }
         let grad = complete_dh(row, j, sums[i]);
         let at = row * p.hidden + j;
-        a[p.dxw_off + at] = grad * rnn_slope(hs[p.h_off + at], p.activation);
+        mm_set_a_elem(p.dxw_off + at, grad * rnn_slope(hs[p.h_off + at], p.activation));
     }
 }

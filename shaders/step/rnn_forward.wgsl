@@ -15,8 +15,8 @@ fn mm_epilogue(row: u32, col0: u32, sums: vec4<f32>) {
             return;
         }
         let at = p.gates_off + row * p.hidden + j;
-        let pre = xw[at] + sums[i] + b[p.bias_off + j];
+        let pre = xw[at] + sums[i] + mm_b_elem(p.bias_off + j);
         xw[at] = pre;
-        a[p.h_off + row * p.hidden + j] = rnn_activate(pre, p.activation);
+        mm_set_a_elem(p.h_off + row * p.hidden + j, rnn_activate(pre, p.activation));
     }
 }

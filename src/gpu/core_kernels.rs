@@ -16,23 +16,36 @@ use crate::plan::{CellOp, Elem, Matmul, View};
 pub(crate) const PORTABLE_TILE: [usize; 2] = [64, 64];
 /// The same for the subgroup core (matmul_tile_subgroup.wgsl).
 pub(crate) const SUBGROUP_TILE: [usize; 2] = [32, 64];
+/// The same for the vec4 core (matmul_tile_vec4.wgsl).
+pub(crate) const VEC4_TILE: [usize; 2] = [32, 64];
 
-/// A kernel on the matmul core in both variants; `pick` chooses by device.
+/// A kernel on the matmul core in its three variants; `pick` chooses.
 pub(crate) struct CoreKernel {
     pub portable: Kernel,
     pub subgroup: Kernel,
+    /// The subgroup core reading four elements per load (views in aligned quads).
+    pub vec4: Kernel,
 }
 
 impl CoreKernel {
-    /// The variant the device uses, with its core's tile.
-    pub(crate) fn pick(&'static self, options: KernelOptions) -> (&'static Kernel, [usize; 2]) {
-        if options.subgroups { (&self.subgroup, SUBGROUP_TILE) } else { (&self.portable, PORTABLE_TILE) }
+    /// The variant for the device and the operands, with its core's tile:
+    /// without subgroups the portable core; with them the vec4 core where
+    /// the GEMM's views sit in aligned quads (`reads_in_quads`), which is
+    /// ~2x the scalar subgroup core on llvmpipe, else the scalar one.
+    pub(crate) fn pick(&'static self, options: KernelOptions, mm: &Matmul) -> (&'static Kernel, [usize; 2]) {
+        if !options.subgroups {
+            (&self.portable, PORTABLE_TILE)
+        } else if reads_in_quads(mm) {
+            (&self.vec4, VEC4_TILE)
+        } else {
+            (&self.subgroup, SUBGROUP_TILE)
+        }
     }
 }
 
 /// `core_kernel!(entry point, [files before the core, under shaders/], storage)`:
 /// the kernel's source is those files, then a core (matmul_tile.wgsl, or
-/// matmul_tile_subgroup.wgsl for the subgroup variant).
+/// matmul_tile_subgroup.wgsl / matmul_tile_vec4.wgsl for the subgroup variants).
 macro_rules! core_kernel {
     ($name:literal, [$($file:literal),+], $storage:expr) => {
         CoreKernel {
@@ -54,6 +67,16 @@ macro_rules! core_kernel {
                 ),
                 storage: $storage,
                 label: concat!($name, "_subgroup"),
+                subgroups: true,
+            },
+            vec4: Kernel {
+                name: $name,
+                source: concat!(
+                    $(include_str!(concat!("../../shaders/", $file)),)+
+                    include_str!("../../shaders/matmul_tile_vec4.wgsl")
+                ),
+                storage: $storage,
+                label: concat!($name, "_vec4"),
                 subgroups: true,
             },
         }
@@ -107,16 +130,30 @@ pub(crate) fn core_grid(kernel: &str, m: usize, n: usize, tile: [usize; 2]) -> [
     [u32_of(col_tiles), u32_of(y), u32_of(div_ceil(row_tiles, y))]
 }
 
-/// One dispatch of `kernel`'s variant for `options`, over the [m, n] its core tiles.
+/// One dispatch of `kernel`'s variant for `options` and the GEMM `mm`, over
+/// the [m, n] its core tiles.
 fn on_core<P: Pod>(
     kernel: &'static CoreKernel,
     options: KernelOptions,
+    mm: &Matmul,
     views: Vec<View>,
     params: P,
     [m, n]: [u32; 2],
 ) -> Dispatch {
-    let (kernel, tile) = kernel.pick(options);
+    let (kernel, tile) = kernel.pick(options, mm);
     dispatch(kernel, views, params, core_grid(kernel.name, m as usize, n as usize, tile))
+}
+
+/// Whether the vec4 core can read `mm`'s operands (the contract in
+/// matmul_tile_vec4.wgsl): each operand's contiguous run (k for A stored
+/// [m, k] and for B stored [n, k]; the rows of A stored [k, m]; the columns of
+/// B stored [k, n]) starts at a multiple of 4 elements and is a multiple of 4
+/// long, so every quad of it is one aligned word.
+pub(crate) fn reads_in_quads(mm: &Matmul) -> bool {
+    let quads = |offset: usize, run: usize| offset.is_multiple_of(4) && run.is_multiple_of(4) && run >= 4;
+    let a_run = if mm.a_trans { mm.m } else { mm.k };
+    let b_run = if mm.b_trans { mm.k } else { mm.n };
+    quads(mm.a.offset, a_run) && quads(mm.b.offset, b_run)
 }
 
 pub(crate) fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
@@ -141,7 +178,7 @@ pub(crate) fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
         has_bias: mm.bias.is_some().into(),
         _pad: [0; 3],
     };
-    on_core(&MATMUL, options, vec![mm.c, mm.a, mm.b, bias], params, [params.m, params.n])
+    on_core(&MATMUL, options, mm, vec![mm.c, mm.a, mm.b, bias], params, [params.m, params.n])
 }
 
 /// How a fused step becomes one dispatch: one binding per buffer a role lives
@@ -151,8 +188,8 @@ pub(crate) fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {
 pub(crate) fn lower_step(mm: &Matmul, cell: &CellOp, options: KernelOptions) -> Dispatch {
     let off = |v: View| u32_of(v.offset);
     // The core tiles the step's C = [p.m, p.n].
-    let forward_launch = |kernel, views, p: StepForwardParams| on_core(kernel, options, views, p, [p.m, p.n]);
-    let backward_launch = |kernel, views, p: StepBackwardParams| on_core(kernel, options, views, p, [p.m, p.n]);
+    let forward_launch = |kernel, views, p: StepForwardParams| on_core(kernel, options, mm, views, p, [p.m, p.n]);
+    let backward_launch = |kernel, views, p: StepBackwardParams| on_core(kernel, options, mm, views, p, [p.m, p.n]);
     let (rows, w) = (mm.m, mm.b);
     let forward = |hidden: usize, gates: usize| {
         let n = if gates == 1 { hidden } else { 4 * hidden };

@@ -1,6 +1,6 @@
 //! Checks of every kernel's WGSL against its Rust description, without a device.
 use super::*;
-use crate::gpu::core_kernels::{CORE_KERNELS, PORTABLE_TILE, SUBGROUP_TILE, core_grid};
+use crate::gpu::core_kernels::{CORE_KERNELS, PORTABLE_TILE, SUBGROUP_TILE, VEC4_TILE, core_grid, reads_in_quads};
 use crate::plan::{BufId, Matmul};
 use wgpu::naga::{
     self, valid::Capabilities, valid::ShaderStages, valid::SubgroupOperationSet, valid::ValidationFlags,
@@ -62,6 +62,8 @@ fn interface(kernel: &Kernel) -> Interface {
                 };
                 let elem = match module.types[base].inner {
                     naga::TypeInner::Scalar(naga::Scalar::F32) => Elem::Float,
+                    // The vec4 core's words: f32 elements read four at a time.
+                    naga::TypeInner::Vector { size: naga::VectorSize::Quad, scalar: naga::Scalar::F32 } => Elem::Float,
                     naga::TypeInner::Scalar(naga::Scalar::U32) => Elem::Id,
                     ref other => panic!("{}: storage of {other:?}", kernel.name),
                 };
@@ -77,7 +79,7 @@ fn interface(kernel: &Kernel) -> Interface {
 
 /// Every kernel: the plain ones and both variants of each kernel on the matmul core.
 fn all_kernels() -> Vec<&'static Kernel> {
-    let core = CORE_KERNELS.iter().flat_map(|k| [&k.portable, &k.subgroup]);
+    let core = CORE_KERNELS.iter().flat_map(|k| [&k.portable, &k.subgroup, &k.vec4]);
     KERNELS.iter().copied().chain(core).collect()
 }
 
@@ -95,8 +97,17 @@ fn view(buf: usize, len: usize) -> View {
     View { buf: BufId(buf), offset: 5 + buf, len }
 }
 
-/// One op of every variant (and both matmul bias cases, both GRU backward dh_prev cases).
+/// One op of every variant (and both matmul bias cases, both GRU backward
+/// dh_prev cases), the matmul and the fused steps also with views in aligned
+/// quads (the vec4 core).
 fn example_ops() -> Vec<Op> {
+    let mut ops = plain_ops();
+    ops.extend(step_ops(Steps { batch: 3, hidden: 5, base: 3 }));
+    ops.extend(step_ops(Steps { batch: 2, hidden: 4, base: 4 }));
+    ops
+}
+
+fn plain_ops() -> Vec<Op> {
     let (m, n, k) = (7, 65, 9);
     let matmul = Matmul {
         c: view(0, m * n),
@@ -116,6 +127,15 @@ fn example_ops() -> Vec<Op> {
         Op::RowGather { out: view(0, 3 * 5), x: view(1, 7 * 5), index: view(2, 3), width: 5, accumulate: true },
         Op::Matmul(matmul),
         Op::Matmul(Matmul { bias: None, a_trans: false, b_trans: false, accumulate: false, ..matmul }),
+        // Views in aligned quads (the vec4 core on subgroup devices): m, k multiples of 4.
+        Op::Matmul(Matmul {
+            c: View { offset: 4, ..view(0, 8 * n) },
+            a: View { offset: 8, ..view(1, 12 * 8) },
+            b: View { offset: 12, ..view(2, n * 12) },
+            m: 8,
+            k: 12,
+            ..matmul
+        }),
         Op::EmbedForward {
             out: view(0, 6 * 4),
             weight: view(1, 4 * 11),
@@ -174,46 +194,6 @@ fn example_ops() -> Vec<Op> {
             h_prev: view(6, 3 * 5),
             hidden: 5,
         }),
-        step_forward(CellOp::RnnForward { h: rows(1, 1, 15), pre: rows(2, 0, 15), activation: Activation::Tanh }),
-        step_forward(CellOp::LstmForward {
-            gates: rows(2, 0, 60),
-            c: rows(3, 1, 15),
-            h: rows(1, 1, 15),
-            c_prev: rows(3, 0, 15),
-            hidden: 5,
-        }),
-        step_forward(CellOp::GruForward {
-            gates: rows(2, 0, 45),
-            h: rows(1, 1, 15),
-            hw: rows(3, 0, 45),
-            h_prev: rows(1, 0, 15),
-            hidden: 5,
-        }),
-        step_backward(CellOp::RnnBackward {
-            dpre: rows(1, 0, 15),
-            dh: rows(2, 1, 15),
-            h: rows(3, 0, 15),
-            activation: Activation::Relu,
-        }),
-        step_backward(CellOp::LstmBackward {
-            dgates: rows(1, 0, 60),
-            dc: rows(3, 0, 15),
-            dh: rows(2, 1, 15),
-            gates: rows(4, 0, 60),
-            c: rows(5, 1, 15),
-            c_prev: rows(5, 0, 15),
-            hidden: 5,
-        }),
-        step_backward(CellOp::GruBackward {
-            dxw: rows(3, 0, 45),
-            dhw: rows(1, 0, 45),
-            dh_prev: Some(rows(2, 0, 15)),
-            dh: rows(2, 1, 15),
-            gates: rows(4, 0, 45),
-            hw: rows(5, 0, 45),
-            h_prev: rows(6, 0, 15),
-            hidden: 5,
-        }),
         Op::Dropout { out: view(0, 300), x: view(1, 300), seed: view(2, 1), salt: 7, p: 0.25 },
         Op::DropoutBackward { dx: view(0, 300), seed: view(1, 1), salt: 7, p: 0.25 },
         loss(LossKind::SoftmaxXent, 1),
@@ -269,16 +249,80 @@ fn loss(kind: LossKind, per_row: usize) -> Op {
     Op::Loss { kind, logits, losses, targets, weights, width: 7, write_grad: true }
 }
 
-/// Row `i` of `len` elements of buffer `buf` (after an awkward offset), so a
-/// step's views of one role can share a buffer as `check_step` wants.
-fn rows(buf: usize, i: usize, len: usize) -> View {
-    View { buf: BufId(buf), offset: 3 + buf + i * len, len }
+/// Where the example steps live: B x H, and every buffer's rows after an
+/// offset of `base` (+ 4 per buffer), so a step's views of one role can share
+/// a buffer as `check_step` wants. With base and H multiples of 4 the views
+/// sit in aligned quads.
+#[derive(Clone, Copy)]
+struct Steps {
+    batch: usize,
+    hidden: usize,
+    base: usize,
 }
 
-/// A forward step over B = 3, H = 5: h_prev is row 0 of buffer 1, W_hh and
-/// b_hh live in buffer 0.
-fn step_forward(cell: CellOp) -> Op {
-    let (g, k) = (cell.gates(), 5);
+impl Steps {
+    /// Row `i` of `len` elements of buffer `buf`.
+    fn rows(self, buf: usize, i: usize, len: usize) -> View {
+        View { buf: BufId(buf), offset: self.base + 4 * buf + i * len, len }
+    }
+}
+
+/// Every fused step: h_prev is row 0 of buffer 1 forward (h_t row 1), W_hh
+/// and b_hh live in buffer 0; backward ∂pre_t is row 1 of buffer 1 (the cell
+/// writes ∂pre_{t-1} into row 0).
+fn step_ops(s: Steps) -> Vec<Op> {
+    let (bh, hidden) = (s.batch * s.hidden, s.hidden);
+    let r = |buf, i, len| s.rows(buf, i, len);
+    vec![
+        step_forward(s, CellOp::RnnForward { h: r(1, 1, bh), pre: r(2, 0, bh), activation: Activation::Tanh }),
+        step_forward(
+            s,
+            CellOp::LstmForward { gates: r(2, 0, 4 * bh), c: r(3, 1, bh), h: r(1, 1, bh), c_prev: r(3, 0, bh), hidden },
+        ),
+        step_forward(
+            s,
+            CellOp::GruForward {
+                gates: r(2, 0, 3 * bh),
+                h: r(1, 1, bh),
+                hw: r(3, 0, 3 * bh),
+                h_prev: r(1, 0, bh),
+                hidden,
+            },
+        ),
+        step_backward(
+            s,
+            CellOp::RnnBackward { dpre: r(1, 0, bh), dh: r(2, 1, bh), h: r(3, 0, bh), activation: Activation::Relu },
+        ),
+        step_backward(
+            s,
+            CellOp::LstmBackward {
+                dgates: r(1, 0, 4 * bh),
+                dc: r(3, 0, bh),
+                dh: r(2, 1, bh),
+                gates: r(4, 0, 4 * bh),
+                c: r(5, 1, bh),
+                c_prev: r(5, 0, bh),
+                hidden,
+            },
+        ),
+        step_backward(
+            s,
+            CellOp::GruBackward {
+                dxw: r(3, 0, 3 * bh),
+                dhw: r(1, 0, 3 * bh),
+                dh_prev: Some(r(2, 0, bh)),
+                dh: r(2, 1, bh),
+                gates: r(4, 0, 3 * bh),
+                hw: r(5, 0, 3 * bh),
+                h_prev: r(6, 0, bh),
+                hidden,
+            },
+        ),
+    ]
+}
+
+fn step_forward(s: Steps, cell: CellOp) -> Op {
+    let (g, k) = (cell.gates(), s.hidden);
     let target = match cell {
         CellOp::RnnForward { pre, .. } => pre,
         CellOp::LstmForward { gates, .. } => gates,
@@ -287,10 +331,11 @@ fn step_forward(cell: CellOp) -> Op {
     };
     let matmul = Matmul {
         c: target,
-        a: rows(1, 0, 15),
-        b: rows(0, 0, g * k * k),
-        bias: Some(rows(0, 100, g * k)),
-        m: 3,
+        a: s.rows(1, 0, s.batch * k),
+        b: s.rows(0, 0, g * k * k),
+        // b_hh after W_hh, at a multiple of 4.
+        bias: Some(View { offset: s.rows(0, 0, 0).offset + 4 * g * k * k, len: g * k, buf: BufId(0) }),
+        m: s.batch,
         n: g * k,
         k,
         a_trans: false,
@@ -300,22 +345,20 @@ fn step_forward(cell: CellOp) -> Op {
     Op::Step { matmul, cell }
 }
 
-/// A backward step over B = 3, H = 5: ∂pre_t is row 1 of buffer 1 (the cell
-/// writes ∂pre_{t-1} into row 0), W_hh in buffer 0.
-fn step_backward(cell: CellOp) -> Op {
-    let g = cell.gates();
+fn step_backward(s: Steps, cell: CellOp) -> Op {
+    let (g, h) = (cell.gates(), s.hidden);
     let dh = match cell {
         CellOp::RnnBackward { dh, .. } | CellOp::LstmBackward { dh, .. } | CellOp::GruBackward { dh, .. } => dh,
         _ => unreachable!("backward cells only"),
     };
     let matmul = Matmul {
         c: dh,
-        a: rows(1, 1, 15 * g),
-        b: rows(0, 0, g * 25),
+        a: s.rows(1, 1, s.batch * h * g),
+        b: s.rows(0, 0, g * h * h),
         bias: None,
-        m: 3,
-        n: 5,
-        k: 5 * g,
+        m: s.batch,
+        n: h,
+        k: h * g,
         a_trans: false,
         b_trans: false,
         accumulate: true,
@@ -375,15 +418,18 @@ fn lower_binds_the_op_views_and_the_kernel_uniform() {
 fn core_variants_share_uniform_and_views_and_tile_the_result_with_their_core() {
     for op in example_ops().iter().filter(|op| matches!(op, Op::Matmul(_) | Op::Step { .. })) {
         let (portable, subgroup) = (lower(op, PORTABLE), lower(op, SUBGROUPS));
+        let in_quads = matches!(op, Op::Matmul(mm) | Op::Step { matmul: mm, .. } if reads_in_quads(mm));
         assert_eq!(portable.kernel.label, op.kernel_name());
-        assert_eq!(subgroup.kernel.label, format!("{}_subgroup", op.kernel_name()));
+        let variant = if in_quads { "vec4" } else { "subgroup" };
+        assert_eq!(subgroup.kernel.label, format!("{}_{variant}", op.kernel_name()));
         assert!(subgroup.kernel.subgroups && !portable.kernel.subgroups);
         assert_eq!(portable.uniform, subgroup.uniform);
         assert_eq!(portable.views, subgroup.views);
         // Every core kernel's uniform starts with the [m, n] of the result it tiles.
         let field = |i: usize| u32::from_le_bytes(portable.uniform[4 * i..4 * i + 4].try_into().unwrap()) as usize;
         let (m, n) = (field(0), field(1));
-        for (d, [tm, tn]) in [(&portable, PORTABLE_TILE), (&subgroup, SUBGROUP_TILE)] {
+        let subgroup_tile = if in_quads { VEC4_TILE } else { SUBGROUP_TILE };
+        for (d, [tm, tn]) in [(&portable, PORTABLE_TILE), (&subgroup, subgroup_tile)] {
             let [x, y, z] = d.workgroups.map(|w| w as usize);
             assert!(x * tn >= n && (x - 1) * tn < n, "{}: {x} column tiles of {tn} for n = {n}", d.kernel.label);
             assert!(y * z * tm >= m && (y * z - 1) * tm < m, "{}: {y}x{z} row tiles for m = {m}", d.kernel.label);
@@ -418,8 +464,10 @@ fn wgsl_const(kernel: &Kernel, name: &str) -> u32 {
 
 #[test]
 fn core_tile_and_workgroup_sizes_match_the_wgsl() {
-    for (kernel, tile) in CORE_KERNELS.iter().flat_map(|k| [(&k.portable, PORTABLE_TILE), (&k.subgroup, SUBGROUP_TILE)])
-    {
+    let variants = CORE_KERNELS
+        .iter()
+        .flat_map(|k| [(&k.portable, PORTABLE_TILE), (&k.subgroup, SUBGROUP_TILE), (&k.vec4, VEC4_TILE)]);
+    for (kernel, tile) in variants {
         assert_eq!(wgsl_const(kernel, "MM_TILE_M") as usize, tile[0], "{}: MM_TILE_M", kernel.label);
         assert_eq!(wgsl_const(kernel, "MM_TILE_N") as usize, tile[1], "{}: MM_TILE_N", kernel.label);
         let source = format!("{PRELUDE}\n{}", kernel.source);

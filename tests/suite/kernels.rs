@@ -17,21 +17,30 @@ struct Case {
     plan: Plan,
     init: Vec<BufferInit>,
     seed: u64,
+    /// Padding of this case's views (PAD unless `aligned`).
+    pad: usize,
 }
 
 impl Case {
     fn new() -> Self {
-        Case { plan: Plan::default(), init: Vec::new(), seed: 1 }
+        Case { plan: Plan::default(), init: Vec::new(), seed: 1, pad: PAD }
+    }
+
+    /// Views at offset 4: a view whose runs are multiples of 4 sits in
+    /// aligned quads, which the vec4 matmul core reads.
+    fn aligned() -> Self {
+        Case { pad: 4, ..Case::new() }
     }
 
     fn values(&mut self, name: &str, values: Vec<f32>) -> View {
         let len = values.len();
-        let mut padded = random_values(len + 2 * PAD, 1.0, self.seed);
+        let pad = self.pad;
+        let mut padded = random_values(len + 2 * pad, 1.0, self.seed);
         self.seed += 1;
-        padded[PAD..PAD + len].copy_from_slice(&values);
-        let whole = self.plan.buffer(name, len + 2 * PAD, Elem::Float);
+        padded[pad..pad + len].copy_from_slice(&values);
+        let whole = self.plan.buffer(name, len + 2 * self.pad, Elem::Float);
         self.init.push(BufferInit::Float(padded));
-        whole.sub(PAD, len)
+        whole.sub(self.pad, len)
     }
 
     fn floats(&mut self, name: &str, len: usize, scale: f32) -> View {
@@ -42,22 +51,22 @@ impl Case {
 
     fn ids(&mut self, name: &str, len: usize, below: usize) -> View {
         self.seed += 1;
-        let ids: Vec<u32> = random_values(len + 2 * PAD, 1.0, self.seed)
+        let ids: Vec<u32> = random_values(len + 2 * self.pad, 1.0, self.seed)
             .iter()
             .map(|x| (((x + 1.0) * 0.5 * below as f32) as u32).min(below as u32 - 1))
             .collect();
-        let whole = self.plan.buffer(name, len + 2 * PAD, Elem::Id);
+        let whole = self.plan.buffer(name, len + 2 * self.pad, Elem::Id);
         self.init.push(BufferInit::Id(ids));
-        whole.sub(PAD, len)
+        whole.sub(self.pad, len)
     }
 
     /// A one-element id buffer holding `value` (a dropout seed), padded like the others.
     fn seed(&mut self, name: &str, value: u32) -> View {
-        let mut ids = vec![0xdead_beef; 1 + 2 * PAD];
-        ids[PAD] = value;
+        let mut ids = vec![0xdead_beef; 1 + 2 * self.pad];
+        ids[self.pad] = value;
         let whole = self.plan.buffer(name, ids.len(), Elem::Id);
         self.init.push(BufferInit::Id(ids));
-        whole.sub(PAD, 1)
+        whole.sub(self.pad, 1)
     }
 
     fn push(&mut self, op: Op) {
@@ -150,6 +159,30 @@ fn gpu_matmul_matches_cpu_on_training_shapes_and_multi_chunk_k() {
         case.push(Op::Matmul(Matmul { c, a, b, bias, m, n, k, a_trans, b_trans, accumulate }));
     }
     // Sums of up to 512 products of values in [-1, 1]: rounding ~√k·2⁻²⁴·k ≲ 1e-4 absolute.
+    case.check(Tolerance { rel: 1e-4, abs: 1e-4 });
+}
+
+#[test]
+fn gpu_matmul_in_aligned_quads_matches_cpu() {
+    // Every view at offset 4 and m, n multiples of 4 (the tile edges of the
+    // 32x64 vec4 core inside and outside): with k a multiple of 4 every
+    // transpose reads through the vec4 core on subgroup devices; with k = 13
+    // only A stored [k, m] with B stored [k, n] (both across k) does, the
+    // other flags falling back to the scalar core.
+    let shapes = [(4, 4, 4), (32, 64, 16), (36, 68, 12), (68, 36, 13), (96, 132, 40), (40, 200, 132)];
+    let mut case = Case::aligned();
+    for (m, n, k) in shapes {
+        for flags in 0..16 {
+            let (a_trans, b_trans, accumulate, bias) = (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0, flags & 8 != 0);
+            let name = format!("matmul m={m} n={n} k={k} at={a_trans} bt={b_trans} acc={accumulate} bias={bias}");
+            let c = case.floats(&format!("{name} c"), m * n, 1.0);
+            let a = case.floats(&format!("{name} a"), m * k, 1.0);
+            let b = case.floats(&format!("{name} b"), k * n, 1.0);
+            let bias = bias.then(|| case.floats(&format!("{name} bias"), n, 1.0));
+            case.push(Op::Matmul(Matmul { c, a, b, bias, m, n, k, a_trans, b_trans, accumulate }));
+        }
+    }
+    // Sums of up to 132 products of values in [-1, 1], as above.
     case.check(Tolerance { rel: 1e-4, abs: 1e-4 });
 }
 
@@ -258,7 +291,26 @@ fn gpu_gru_cell_forward_and_backward_match_cpu_with_and_without_dh_prev() {
 #[test]
 fn gpu_fused_steps_match_cpu_for_every_cell() {
     let mut case = Case::new();
-    for (rows, hidden) in cell_shapes() {
+    push_fused_steps(&mut case, cell_shapes());
+    // GEMM sums of up to 4·129 products of values in [-1.5, 1.5] feed saturating
+    // cells: rounding ~k·2⁻²⁴ relative to the terms, a few 1e-5 absolute.
+    case.check(Tolerance { rel: 1e-4, abs: 5e-5 });
+}
+
+/// The same with every view in aligned quads (H a multiple of 4, views at
+/// multiples of 4), which subgroup devices run on the vec4 core: one and
+/// several tiles of its 32 x 64 in both directions (forward n = 4H).
+#[test]
+fn gpu_fused_steps_in_aligned_quads_match_cpu() {
+    let mut case = Case::aligned();
+    push_fused_steps(&mut case, [(1, 4), (7, 8), (33, 12), (32, 16), (65, 20), (40, 36)].into_iter());
+    // As above, with k up to 4·36.
+    case.check(Tolerance { rel: 1e-4, abs: 5e-5 });
+}
+
+/// Every cell's forward step and backward step(s) at each (rows, hidden).
+fn push_fused_steps(case: &mut Case, shapes: impl Iterator<Item = (usize, usize)>) {
+    for (rows, hidden) in shapes {
         for (cell, g) in [("rnn", 1), ("lstm", 4), ("gru", 3)] {
             let name = format!("{cell} step rows={rows} hidden={hidden}");
             let (n, gh) = (rows * hidden, g * hidden);
@@ -336,9 +388,6 @@ fn gpu_fused_steps_match_cpu_for_every_cell() {
             }
         }
     }
-    // GEMM sums of up to 4·129 products of values in [-1.5, 1.5] feed saturating
-    // cells: rounding ~k·2⁻²⁴ relative to the terms, a few 1e-5 absolute.
-    case.check(Tolerance { rel: 1e-4, abs: 5e-5 });
 }
 
 /// Exact equality: both backends draw the mask from the same integer hash and
