@@ -250,13 +250,15 @@ impl Context {
     }
 
     /// A storage buffer of `len` elements, zero-filled, checked against the limits.
+    /// Its size is whole 16-byte words, so a kernel that binds it as
+    /// `array<vec4<f32>>` (the vec4 matmul core) reaches every element.
     pub(crate) fn buffer(&self, name: &str, len: usize, _elem: Elem) -> Result<wgpu::Buffer> {
-        let bytes = (len.max(1) * 4) as u64;
+        let bytes = (len.max(1) * 4).next_multiple_of(16) as u64;
         self.check_size(name, bytes)?;
         self.scoped(&format!("creating buffer {name}"), || {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(name),
-                size: bytes.next_multiple_of(4),
+                size: bytes,
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             })
