@@ -28,6 +28,8 @@ use crate::plan::{CellOp, Matmul, NORM_CHUNK, Op, Plan, View};
 const PARALLEL_MACS: usize = 1 << 17;
 /// Below this many elements a pointwise op runs on one thread.
 const PARALLEL_ELEMS: usize = 1 << 14;
+/// Below this many hidden units (batch rows × H) a cell runs on one thread.
+const PARALLEL_UNITS: usize = 1 << 10;
 
 /// Per-plan state of the CPU executor: the step weights packed for
 /// [`sgemm`], and which ops make a packed copy stale.
@@ -146,8 +148,19 @@ pub(super) unsafe fn run_op<F: Scalar>(
     let parts = |f: &(dyn Fn(usize) + Sync)| pool::run(pool, f);
     let simd = |part: usize| unsafe { run_part_simd(mem, op, part, &aux) };
     match *op {
-        Op::Step { .. } | Op::Cell(_) | Op::Loss { .. } => parts(&simd),
-        Op::EmbedForward { out, .. } | Op::EmbedBackward { dout: out, .. } if out.len >= PARALLEL_ELEMS => parts(&simd),
+        Op::Step { matmul: mm, .. } if mm.m * mm.n * mm.k >= PARALLEL_MACS => parts(&simd),
+        Op::Cell(cell) if cell_units(&cell) >= PARALLEL_UNITS => parts(&simd),
+        Op::Loss { logits: v, .. } | Op::EmbedForward { out: v, .. } | Op::EmbedBackward { dout: v, .. }
+            if v.len >= PARALLEL_ELEMS =>
+        {
+            parts(&simd)
+        }
+        // Smaller, the same parts in turn on this thread: a one-row step
+        // (sampling at batch 1) is about a microsecond of work, which the
+        // fork and join to the worker would double.
+        Op::Step { .. } | Op::Cell(_) | Op::Loss { .. } | Op::EmbedForward { .. } | Op::EmbedBackward { .. } => {
+            (0..PARTS).for_each(simd)
+        }
         Op::Matmul(mm) if mm.m * mm.n * mm.k >= PARALLEL_MACS => parts(&simd),
         Op::Fill { dst: v, .. }
         | Op::Copy { dst: v, .. }
@@ -356,6 +369,14 @@ unsafe fn run_part<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, aux: &A
 fn elems(v: View, part: usize) -> View {
     let r = split(v.len, part);
     v.sub(r.start, r.len())
+}
+
+/// Hidden units of a cell op (elements of its h or ∂h).
+fn cell_units(cell: &CellOp) -> usize {
+    match *cell {
+        CellOp::RnnForward { h, .. } | CellOp::LstmForward { h, .. } | CellOp::GruForward { h, .. } => h.len,
+        CellOp::RnnBackward { dh, .. } | CellOp::LstmBackward { dh, .. } | CellOp::GruBackward { dh, .. } => dh.len,
+    }
 }
 
 /// Rows of a cell op: batch rows, or elements for the vanilla RNN's
