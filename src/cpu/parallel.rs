@@ -5,8 +5,9 @@
 //! cuts along a dimension no sum runs over, so each output element is
 //! computed by the same instructions in the same order however many threads
 //! there are: the recurrent steps and cells by batch row, matmuls by output
-//! rows or columns, bias and embedding gradients by output column or row,
-//! the optimizers and the norm's partial sums by element range.
+//! rows or columns, bias gradients by column, the token gather and its
+//! scatter-add by row of W_ih, the optimizers and the norm's partial sums by
+//! element range.
 //!
 //! Each part runs inside a function compiled for AVX-512 or AVX2+FMA when
 //! the CPU has them (checked at run time; the binary stays baseline x86-64),
@@ -20,13 +21,15 @@ use std::ops::Range;
 use crate::cpu::kernels::{self as k, MatrixStrides};
 use crate::cpu::pool::{self, PARTS, Pool};
 use crate::cpu::sgemm::{self, PackedB};
-use crate::cpu::{Memory, Scalar};
+use crate::cpu::{Memory, Scalar, gather};
 use crate::plan::{CellOp, Matmul, NORM_CHUNK, Op, Plan, View};
 
 /// Below this many multiply-adds a matmul runs on one thread.
 const PARALLEL_MACS: usize = 1 << 17;
 /// Below this many elements a pointwise op runs on one thread.
 const PARALLEL_ELEMS: usize = 1 << 14;
+/// Below this many hidden units (batch rows × H) a cell runs on one thread.
+const PARALLEL_UNITS: usize = 1 << 10;
 
 /// Per-plan state of the CPU executor: the step weights packed for
 /// [`sgemm`], and which ops make a packed copy stale.
@@ -36,6 +39,9 @@ pub(crate) struct Workspace {
     step_pack: Vec<Option<usize>>,
     /// Op index → packs whose weight the op writes (the optimizer's params).
     stales: Vec<Vec<usize>>,
+    /// Room for the token gather's transposed copy of W_ih (or ∂W_ih), as
+    /// f64 so it holds either float type: see [`gather::embed_forward_transposed`].
+    gather_scratch: Vec<f64>,
 }
 
 struct Pack {
@@ -71,7 +77,15 @@ impl Workspace {
             let stale = (0..packs.len()).filter(|&i| writes.iter().any(|w| w.overlaps(&packs[i].weight))).collect();
             stales.push(stale);
         }
-        Workspace { packs, step_pack, stales }
+        let gather_len = ops
+            .iter()
+            .map(|op| match op {
+                Op::EmbedForward { weight: w, .. } | Op::EmbedBackward { dweight: w, .. } => w.len,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        Workspace { packs, step_pack, stales, gather_scratch: vec![0.0; gather_len] }
     }
 
     /// Forgets every packed copy: the host may have written the weights.
@@ -130,11 +144,22 @@ pub(super) unsafe fn run_op<F: Scalar>(
         }
         _ => None,
     };
+    let aux = Aux { packed, scratch: ws.gather_scratch.as_mut_ptr(), scratch_len: ws.gather_scratch.len() };
     let parts = |f: &(dyn Fn(usize) + Sync)| pool::run(pool, f);
-    let simd = |part: usize| unsafe { run_part_simd(mem, op, part, packed) };
+    let simd = |part: usize| unsafe { run_part_simd(mem, op, part, &aux) };
     match *op {
-        Op::Step { .. } | Op::Cell(_) | Op::Loss { .. } | Op::EmbedForward { .. } | Op::EmbedBackward { .. } => {
+        Op::Step { matmul: mm, .. } if mm.m * mm.n * mm.k >= PARALLEL_MACS => parts(&simd),
+        Op::Cell(cell) if cell_units(&cell) >= PARALLEL_UNITS => parts(&simd),
+        Op::Loss { logits: v, .. } | Op::EmbedForward { out: v, .. } | Op::EmbedBackward { dout: v, .. }
+            if v.len >= PARALLEL_ELEMS =>
+        {
             parts(&simd)
+        }
+        // Smaller, the same parts in turn on this thread: a one-row step
+        // (sampling at batch 1) is about a microsecond of work, which the
+        // fork and join to the worker would double.
+        Op::Step { .. } | Op::Cell(_) | Op::Loss { .. } | Op::EmbedForward { .. } | Op::EmbedBackward { .. } => {
+            (0..PARTS).for_each(simd)
         }
         Op::Matmul(mm) if mm.m * mm.n * mm.k >= PARALLEL_MACS => parts(&simd),
         Op::Fill { dst: v, .. }
@@ -153,8 +178,32 @@ pub(super) unsafe fn run_op<F: Scalar>(
     }
 }
 
+/// What a part may use beside the plan's memory.
+struct Aux<'a> {
+    /// The step's weight packed for [`sgemm`] (f32 on AVX-512).
+    packed: Option<&'a PackedB>,
+    /// The workspace's gather scratch, `scratch_len` f64s; each part takes
+    /// its own range (see `run_part`).
+    scratch: *mut f64,
+    scratch_len: usize,
+}
+
+// SAFETY: parts only take disjoint ranges of `scratch` (see `run_part`).
+unsafe impl Sync for Aux<'_> {}
+
+impl Aux<'_> {
+    /// Elements `offset .. offset + len` of the scratch as `F`s. SAFETY: no
+    /// other live slice of the scratch overlaps them.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn scratch<F>(&self, offset: usize, len: usize) -> &mut [F] {
+        assert!((offset + len) * size_of::<F>() <= self.scratch_len * size_of::<f64>(), "gather scratch too small");
+        // SAFETY: inside the allocation (asserted), f64-aligned, and the caller's claim.
+        unsafe { std::slice::from_raw_parts_mut(self.scratch.cast::<F>().add(offset), len) }
+    }
+}
+
 /// [`run_part`] compiled for the best instruction set this CPU has.
-unsafe fn run_part_simd<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, packed: Option<&PackedB>) {
+unsafe fn run_part_simd<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, aux: &Aux<'_>) {
     #[cfg(target_arch = "x86_64")]
     {
         static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
@@ -170,30 +219,30 @@ unsafe fn run_part_simd<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, pa
         });
         // SAFETY: the level was detected on this CPU.
         match level {
-            4 => return unsafe { run_part_v4(mem, op, part, packed) },
-            3 => return unsafe { run_part_v3(mem, op, part, packed) },
+            4 => return unsafe { run_part_v4(mem, op, part, aux) },
+            3 => return unsafe { run_part_v3(mem, op, part, aux) },
             _ => {}
         }
     }
-    unsafe { run_part(mem, op, part, packed) }
+    unsafe { run_part(mem, op, part, aux) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
-unsafe fn run_part_v4<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, packed: Option<&PackedB>) {
-    unsafe { run_part(mem, op, part, packed) }
+unsafe fn run_part_v4<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, aux: &Aux<'_>) {
+    unsafe { run_part(mem, op, part, aux) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
-unsafe fn run_part_v3<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, packed: Option<&PackedB>) {
-    unsafe { run_part(mem, op, part, packed) }
+unsafe fn run_part_v3<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, aux: &Aux<'_>) {
+    unsafe { run_part(mem, op, part, aux) }
 }
 
 /// Part `part` of `op`: the op on sub-views no other part writes or reads
 /// where this one writes. SAFETY: as for [`run_op`].
 #[inline(always)]
-unsafe fn run_part<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, packed: Option<&PackedB>) {
+unsafe fn run_part<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, aux: &Aux<'_>) {
     unsafe {
         match *op {
             Op::Step { matmul, cell } => {
@@ -204,7 +253,7 @@ unsafe fn run_part<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, packed:
                 }
                 let sub =
                     Matmul { c: rows_of(matmul.c, rows, &r), a: rows_of(matmul.a, rows, &r), m: r.len(), ..matmul };
-                match packed {
+                match aux.packed {
                     Some(packed) => {
                         // A packed weight is only handed out when F is f32.
                         fn f32s<F: Scalar>(s: &[F]) -> &[f32] {
@@ -244,6 +293,30 @@ unsafe fn run_part<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, packed:
                     };
                     super::run_op(mem, &op)
                 }
+            }
+            // With at least `vocab` tokens the gather pays for a transposed
+            // copy of W_ih: cut by columns j of out (rows of W_ih), each
+            // part transposes its rows into its own range of the scratch.
+            Op::EmbedForward { out, weight, bias, tokens, vocab } if tokens.len >= vocab => {
+                let g = bias.len;
+                let cols = split(g, part);
+                let scratch = aux.scratch::<F>(vocab * cols.start, vocab * cols.len());
+                let out_at = mem.ptr_w(out);
+                // Parts write disjoint column ranges of the rows of out.
+                let rows =
+                    (0..tokens.len).map(|r| std::slice::from_raw_parts_mut(out_at.add(r * g + cols.start), cols.len()));
+                let (weight, bias) = (weight.rows(cols.start, cols.len(), vocab), bias.sub(cols.start, cols.len()));
+                gather::embed_forward_transposed(rows, mem.r(weight), mem.r(bias), mem.ids(tokens), vocab, scratch)
+            }
+            Op::EmbedBackward { dweight, dout, tokens, vocab } if tokens.len >= vocab => {
+                let g = dweight.len / vocab;
+                let cols = split(g, part);
+                let scratch = aux.scratch::<F>(vocab * cols.start, vocab * cols.len());
+                let dout_at = mem.ptr_r(dout);
+                let rows =
+                    (0..tokens.len).map(|r| std::slice::from_raw_parts(dout_at.add(r * g + cols.start), cols.len()));
+                let dw = mem.w(dweight.rows(cols.start, cols.len(), vocab));
+                gather::embed_backward_transposed(dw, rows, mem.ids(tokens), vocab, scratch)
             }
             Op::EmbedForward { out, weight, bias, tokens, vocab } => {
                 let r = split(tokens.len, part);
@@ -296,6 +369,14 @@ unsafe fn run_part<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, packed:
 fn elems(v: View, part: usize) -> View {
     let r = split(v.len, part);
     v.sub(r.start, r.len())
+}
+
+/// Hidden units of a cell op (elements of its h or ∂h).
+fn cell_units(cell: &CellOp) -> usize {
+    match *cell {
+        CellOp::RnnForward { h, .. } | CellOp::LstmForward { h, .. } | CellOp::GruForward { h, .. } => h.len,
+        CellOp::RnnBackward { dh, .. } | CellOp::LstmBackward { dh, .. } | CellOp::GruBackward { dh, .. } => dh.len,
+    }
 }
 
 /// Rows of a cell op: batch rows, or elements for the vanilla RNN's

@@ -20,11 +20,17 @@ use std::arch::x86_64::*;
 pub const NR: usize = 32;
 /// Rows per register block.
 pub const MR: usize = 8;
+/// Floats in a 64-byte cache line.
+const LINE_FLOATS: usize = 16;
 
 /// op(B) `[k, n]` in panels of [`NR`] columns.
 #[derive(Default)]
 pub struct PackedB {
+    /// The panels, from `data[start]`, the first 64-byte boundary: every
+    /// panel row (NR floats = 128 bytes) then fills two whole cache lines.
+    /// From a Vec's 16-byte alignment each zmm load straddled two lines.
     data: Vec<f32>,
+    start: usize,
     pub k: usize,
     pub n: usize,
 }
@@ -35,9 +41,11 @@ impl PackedB {
     pub fn pack(&mut self, b: &[f32], k: usize, n: usize, b_trans: bool) {
         assert_eq!(b.len(), k * n, "pack: b must be k x n");
         let panels = n.div_ceil(NR);
-        self.data.resize(panels * k * NR, 0.0);
+        let len = panels * k * NR;
+        self.data.resize(len + LINE_FLOATS, 0.0);
+        self.start = self.data.as_ptr().align_offset(LINE_FLOATS * size_of::<f32>()).min(LINE_FLOATS);
         (self.k, self.n) = (k, n);
-        for (p, panel) in self.data.chunks_exact_mut(k * NR).enumerate() {
+        for (p, panel) in self.data[self.start..][..len].chunks_exact_mut(k * NR).enumerate() {
             let (j0, width) = (p * NR, NR.min(n - p * NR));
             if b_trans {
                 // Column j of op(B) is row j of b: walk it, write strided.
@@ -62,7 +70,7 @@ impl PackedB {
     }
 
     fn panel(&self, p: usize) -> &[f32] {
-        &self.data[p * self.k * NR..][..self.k * NR]
+        &self.data[self.start + p * self.k * NR..][..self.k * NR]
     }
 }
 
