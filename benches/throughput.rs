@@ -313,15 +313,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The portable matmul beside the subgroup one, on the same adapter.
     let portable =
         devices.iter().find(|(_, d)| d.uses_subgroups()).map(|(_, d)| ("gpu portable", d.without_subgroups()));
-    let mut kernel_rows = Vec::new();
-    for case in kernels::cases(vocab.len()) {
-        let mut measures = Vec::new();
-        let twin = portable.iter().filter(|_| case.kernel == "matmul");
-        for (backend, device) in devices.iter().chain(twin) {
-            eprintln!("kernel {} {} on {backend}", case.kernel, case.shape);
-            measures.push((*backend, case.measure(device)?));
+    let mut kernel_rows: Vec<(kernels::Case, Vec<(&str, kernels::Measure)>)> =
+        kernels::cases(vocab.len()).into_iter().map(|case| (case, Vec::new())).collect();
+    for pass in 0..kernels::PASSES {
+        for (case, measures) in &mut kernel_rows {
+            let twin = portable.iter().filter(|_| case.kernel == "matmul");
+            for (i, (backend, device)) in devices.iter().chain(twin).enumerate() {
+                eprintln!("kernel {} {} on {backend}, pass {}", case.kernel, case.shape, pass + 1);
+                let measure = case.measure(device)?;
+                match measures.get_mut(i) {
+                    Some((_, best)) if best.secs_per_op <= measure.secs_per_op => {}
+                    Some(best) => best.1 = measure,
+                    None => measures.push((*backend, measure)),
+                }
+            }
         }
-        kernel_rows.push((case, measures));
     }
 
     train_table(&mut report, &train_rows)?;
@@ -485,10 +491,11 @@ fn kernel_table(out: &mut String, rows: &[(kernels::Case, Vec<(&str, kernels::Me
     writeln!(
         out,
         "\nOne op repeated R times in one plan through `run_plan`; time/op = (t(R) − t(1)) / (R − 1), each \
-         plan timed on its second call, so buffer creation, upload, bind groups and readback cancel out. \
-         GEMM shapes are those of configs (b) and (e) (flags as the block plan records them); cell kernels \
-         count the bytes they must read plus write per dispatch. \"GPU\" is the kernel the device uses \
-         (the subgroup matmul where the adapter offers subgroups); \"GPU portable\" the matmul without \
-         optional features on the same adapter."
+         plan timed on its second call, so buffer creation, upload, bind groups and readback cancel out; \
+         each case's fastest of {} passes over the whole table. GEMM shapes are those of configs (b) and \
+         (e) (flags as the block plan records them); cell kernels count the bytes they must read plus \
+         write per dispatch. \"GPU\" is the kernel the device uses (on subgroup adapters the vec4 matmul core where the views sit in aligned quads, as all these \
+         do); \"GPU portable\" the matmul without optional features on the same adapter.",
+        kernels::PASSES
     )
 }

@@ -7,10 +7,12 @@
 //! `BUDGET`, between `MIN_REPS` and `MAX_REPS`), and the time of a one-op plan
 //! is subtracted, so time/op = (t(R) − t(1)) / (R − 1). Every plan is run once
 //! untimed first (compiling its pipeline, touching its memory) and timed on
-//! the second call; the R-op plan is timed `ROUNDS` times and the fastest
-//! kept (the shared host's speed drifts). On the GPU the R dispatches share
-//! one compute pass, with the barriers between them that wgpu inserts (each
-//! writes what the next reads), as in a training block.
+//! the second call. The bench measures every case once per pass, `PASSES`
+//! passes, and keeps each case's fastest: the shared host's speed drifts
+//! over minutes, and passes spread a case's timings over the whole table's
+//! time. On the GPU the R dispatches share one compute pass, with the
+//! barriers between them that wgpu inserts (each writes what the next
+//! reads), as in a training block.
 
 use std::time::{Duration, Instant};
 
@@ -23,8 +25,8 @@ const MIN_REPS: usize = 20;
 const MAX_REPS: usize = 200;
 /// Repetitions of the probe that sizes R.
 const PROBE_REPS: usize = 5;
-/// Timings of the R-op plan; the fastest counts.
-const ROUNDS: usize = 3;
+/// Passes over all cases; each case's fastest counts.
+pub const PASSES: usize = 3;
 
 /// What a kernel's figure counts.
 #[derive(Clone, Copy)]
@@ -299,10 +301,7 @@ impl Case {
         let probe = run(PROBE_REPS)?;
         let estimate = (probe.saturating_sub(one).as_secs_f64() / (PROBE_REPS - 1) as f64).max(1e-7);
         let reps = ((BUDGET.as_secs_f64() / estimate) as usize).clamp(MIN_REPS, MAX_REPS);
-        let mut many = warm_then_time(reps)?;
-        for _ in 1..ROUNDS {
-            many = many.min(run(reps)?);
-        }
+        let many = warm_then_time(reps)?;
         let diff = many.saturating_sub(one).as_secs_f64() / (reps - 1) as f64;
         // Should noise ever make the difference vanish, fall back to the plain mean.
         let secs_per_op = if diff > 0.0 { diff } else { many.as_secs_f64() / reps as f64 };
