@@ -494,8 +494,9 @@ fn kernel_table(out: &mut String, rows: &[(kernels::Case, Vec<(&str, kernels::Me
          plan timed on its second call, so buffer creation, upload, bind groups and readback cancel out; \
          each case's fastest of {} passes over the whole table. GEMM shapes are those of configs (b) and \
          (e) (flags as the block plan records them); cell kernels count the bytes they must read plus \
-         write per dispatch. \"GPU\" is the kernel the device uses (on subgroup adapters the vec4 matmul core where the views sit in aligned quads, as all these \
-         do); \"GPU portable\" the matmul without optional features on the same adapter.",
+         write per dispatch. \"GPU\" is the kernel the device uses (on subgroup adapters the vec4 matmul \
+         core where the views sit in aligned quads, as all these do); \"GPU portable\" the matmul \
+         without optional features on the same adapter.",
         kernels::PASSES
     )
 }
