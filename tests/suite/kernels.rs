@@ -38,9 +38,9 @@ impl Case {
         let mut padded = random_values(len + 2 * pad, 1.0, self.seed);
         self.seed += 1;
         padded[pad..pad + len].copy_from_slice(&values);
-        let whole = self.plan.buffer(name, len + 2 * self.pad, Elem::Float);
+        let whole = self.plan.buffer(name, len + 2 * pad, Elem::Float);
         self.init.push(BufferInit::Float(padded));
-        whole.sub(self.pad, len)
+        whole.sub(pad, len)
     }
 
     fn floats(&mut self, name: &str, len: usize, scale: f32) -> View {
