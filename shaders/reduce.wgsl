@@ -1,7 +1,7 @@
-// Fixed-order reductions (so a run is deterministic for a seed).
+// Fixed-order reductions (so a run is deterministic for a seed; the column
+// sum of a bias gradient is in column_sum.wgsl).
 //
 // loss_sum:          out[0] = scale · Σ_i losses[i]
-// column_sum:        out[j] += Σ_r x[r, j], rows in order (adds into out)
 // grad_norm_partial: partials[w] = Σ grads[i]² over chunk w, elements
 //                    [w · NORM_CHUNK, (w + 1) · NORM_CHUNK) ∩ [0, len)
 // grad_norm_finish:  ‖g‖ = √Σ_w partials[w];
@@ -11,11 +11,9 @@
 //
 // Bindings (f32, each view at an element offset into its buffer):
 //   loss_sum:          1 out [1],        2 losses [len]
-//   column_sum:        1 out [cols],     2 x [rows, cols] row-major
 //   grad_norm_partial: 1 partials [ceil(len / NORM_CHUNK)], 2 grads [len]
 //   grad_norm_finish:  1 stats [2],      2 partials [len]
 // Grid: loss_sum and grad_norm_finish, one workgroup (1, 1, 1);
-//       column_sum, one invocation per column, 1D over ceil(cols / WG_1D) workgroups;
 //       grad_norm_partial, one workgroup per chunk, 1D over the chunks.
 // 1D grids beyond 65535 workgroups fold into (x, y), see linear_index.
 //
@@ -32,13 +30,6 @@ struct LossSumParams {
     losses_off: u32,
     len: u32,
     scale: f32,
-}
-
-struct ColumnSumParams {
-    out_off: u32,
-    x_off: u32,
-    rows: u32,
-    cols: u32,
 }
 
 struct GradNormPartialParams {
@@ -63,7 +54,6 @@ struct GradNormFinishParams {
 }
 
 @group(0) @binding(0) var<uniform> loss_p: LossSumParams;
-@group(0) @binding(0) var<uniform> col_p: ColumnSumParams;
 @group(0) @binding(0) var<uniform> partial_p: GradNormPartialParams;
 @group(0) @binding(0) var<uniform> finish_p: GradNormFinishParams;
 // Every reduction here writes one view and reads one.
@@ -96,23 +86,6 @@ fn loss_sum(@builtin(local_invocation_index) lid: u32) {
     if lid == 0u {
         dst[loss_p.out_off] = loss_p.scale * total;
     }
-}
-
-@compute @workgroup_size(WG_1D)
-fn column_sum(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-) {
-    let j = linear_index(wid, lid, nwg);
-    if j >= col_p.cols {
-        return;
-    }
-    var sum = dst[col_p.out_off + j];
-    for (var r = 0u; r < col_p.rows; r++) {
-        sum += src[col_p.x_off + r * col_p.cols + j];
-    }
-    dst[col_p.out_off + j] = sum;
 }
 
 @compute @workgroup_size(WG_1D)

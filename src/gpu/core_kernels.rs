@@ -7,7 +7,9 @@
 
 use bytemuck::Pod;
 
-use crate::gpu::kernels::{Dispatch, Kernel, KernelOptions, MAX_GRID, activation_code, dispatch, div_ceil, u32_of};
+use crate::gpu::kernels::{
+    Dispatch, Kernel, KernelOptions, MAX_GRID, activation_code, dispatch, div_ceil, in_quads, u32_of,
+};
 use crate::gpu::uniforms::{MatmulParams, StepBackwardParams, StepForwardParams};
 use crate::plan::{CellOp, Elem, Matmul, View};
 
@@ -150,10 +152,9 @@ fn on_core<P: Pod>(
 /// B stored [k, n]) starts at a multiple of 4 elements and is a multiple of 4
 /// long, so every quad of it is one aligned word.
 pub(crate) fn reads_in_quads(mm: &Matmul) -> bool {
-    let quads = |offset: usize, run: usize| offset.is_multiple_of(4) && run.is_multiple_of(4) && run >= 4;
     let a_run = if mm.a_trans { mm.m } else { mm.k };
     let b_run = if mm.b_trans { mm.k } else { mm.n };
-    quads(mm.a.offset, a_run) && quads(mm.b.offset, b_run)
+    in_quads(mm.a.offset, a_run) && in_quads(mm.b.offset, b_run)
 }
 
 pub(crate) fn lower_matmul(mm: &Matmul, options: KernelOptions) -> Dispatch {

@@ -143,6 +143,14 @@ fn plain_ops() -> Vec<Op> {
             tokens: view(3, 6),
             vocab: 11,
         },
+        // Rows in aligned quads (written as vec4 words).
+        Op::EmbedForward {
+            out: View { offset: 8, ..view(0, 6 * 4) },
+            weight: view(1, 4 * 11),
+            bias: view(2, 4),
+            tokens: view(3, 6),
+            vocab: 11,
+        },
         Op::EmbedBackward { dweight: view(0, 4 * 11), dout: view(1, 6 * 4), tokens: view(2, 6), vocab: 11 },
         Op::Cell(CellOp::RnnForward { h: view(0, 33), pre: view(1, 33), activation: Activation::Tanh }),
         Op::Cell(CellOp::RnnBackward {
@@ -210,6 +218,8 @@ fn plain_ops() -> Vec<Op> {
         },
         Op::LossSum { out: view(0, 1), losses: view(1, 300), scale: 0.5 },
         Op::ColumnSum { out: view(0, 7), x: view(1, 3 * 7), cols: 7 },
+        // Rows in aligned quads (read as vec4 words).
+        Op::ColumnSum { out: view(0, 8), x: View { offset: 4, ..view(1, 3 * 8) }, cols: 8 },
         Op::GradNormPartial { partials: view(0, 3), grads: view(1, 2 * NORM_CHUNK + 1) },
         Op::GradNormFinish { stats: view(0, 2), partials: view(1, 3), max_norm: Some(5.0) },
         Op::GradNormFinish { stats: view(0, 2), partials: view(1, 3), max_norm: None },
@@ -476,6 +486,21 @@ fn core_tile_and_workgroup_sizes_match_the_wgsl() {
         let want = [wgsl_const(kernel, "MM_WG_X"), wgsl_const(kernel, "MM_WG_Y"), 1];
         assert_eq!(entry.workgroup_size, want, "{}: workgroup size vs MM_WG_X, MM_WG_Y", kernel.label);
     }
+}
+
+#[test]
+fn word_kernel_constants_match_the_wgsl() {
+    for kernel in [&COLUMN_SUM, &COLUMN_SUM_QUADS] {
+        let (lanes, phases) = (wgsl_const(kernel, "COL_LANES"), wgsl_const(kernel, "COL_PHASES"));
+        assert_eq!(lanes as usize, COLUMN_LANES, "{}: COL_LANES", kernel.label);
+        assert_eq!((lanes * phases) as usize, WG_1D, "{}: COL_LANES x COL_PHASES", kernel.label);
+    }
+    for kernel in [&EMBED_FORWARD, &EMBED_FORWARD_QUADS] {
+        assert_eq!(wgsl_const(kernel, "EMBED_ROWS") as usize, EMBED_ROWS, "{}: EMBED_ROWS", kernel.label);
+    }
+    let word = |kernel: &Kernel| wgsl_const(kernel, "WORD");
+    assert_eq!((word(&COLUMN_SUM), word(&COLUMN_SUM_QUADS)), (1, 4));
+    assert_eq!((word(&EMBED_FORWARD), word(&EMBED_FORWARD_QUADS)), (1, 4));
 }
 
 #[test]

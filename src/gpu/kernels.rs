@@ -21,7 +21,17 @@ use crate::plan::{Activation, CellOp, Elem, LossKind, NORM_CHUNK, Op, View};
 pub(crate) const PRELUDE: &str = include_str!("../../shaders/common.wgsl");
 
 const UTIL: &str = include_str!("../../shaders/util.wgsl");
-const EMBED: &str = include_str!("../../shaders/embed.wgsl");
+// The kernels that access a view in words start with a header that defines
+// the word: one f32 (word_f32.wgsl), or four for views in aligned quads (word_vec4.wgsl).
+macro_rules! in_words {
+    (f32, $file:literal) => {
+        concat!(include_str!("../../shaders/word_f32.wgsl"), include_str!(concat!("../../shaders/", $file)))
+    };
+    (vec4, $file:literal) => {
+        concat!(include_str!("../../shaders/word_vec4.wgsl"), include_str!(concat!("../../shaders/", $file)))
+    };
+}
+const EMBED: &str = in_words!(f32, "embed.wgsl");
 // The cell kernels share the cell math (cell_math.wgsl) with the fused steps (core_kernels.rs).
 const RNN_CELL: &str =
     concat!(include_str!("../../shaders/cell_math.wgsl"), include_str!("../../shaders/rnn_cell.wgsl"));
@@ -37,6 +47,10 @@ const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
 
 /// Invocations per workgroup of the 1D kernels (`WG_1D` in common.wgsl).
 pub(crate) const WG_1D: usize = 256;
+/// Words of a row per workgroup of column_sum (`COL_LANES` in column_sum.wgsl).
+pub(crate) const COLUMN_LANES: usize = 16;
+/// Rows per invocation of embed_forward (`EMBED_ROWS` in embed.wgsl).
+pub(crate) const EMBED_ROWS: usize = 16;
 /// Largest workgroup count along one grid dimension (WebGPU's default limit).
 pub(crate) const MAX_GRID: usize = 65535;
 
@@ -81,6 +95,9 @@ pub(crate) static FILL: Kernel = kernel("fill", UTIL, &[F]);
 pub(crate) static COPY: Kernel = kernel("copy", UTIL, &[F, F]);
 pub(crate) static ROW_GATHER: Kernel = kernel("row_gather", UTIL, &[F, F, ID]);
 pub(crate) static EMBED_FORWARD: Kernel = kernel("embed_forward", EMBED, &[F, F, F, ID]);
+/// `embed_forward` writing out four elements per store (out's offset and width multiples of 4).
+pub(crate) static EMBED_FORWARD_QUADS: Kernel =
+    Kernel { label: "embed_forward_vec4", ..kernel("embed_forward", in_words!(vec4, "embed.wgsl"), &[F, F, F, ID]) };
 pub(crate) static EMBED_BACKWARD: Kernel = kernel("embed_backward", EMBED, &[F, F, ID]);
 pub(crate) static RNN_CELL_FORWARD: Kernel = kernel("rnn_cell_forward", RNN_CELL, &[F, F]);
 pub(crate) static RNN_CELL_BACKWARD: Kernel = kernel("rnn_cell_backward", RNN_CELL, &[F, F, F]);
@@ -96,7 +113,10 @@ pub(crate) static MEAN_SQUARED: Kernel = kernel("mean_squared", LOSS, &[F, F, F,
 pub(crate) static LOG_SOFTMAX: Kernel = kernel("log_softmax", LOSS, &[F]);
 pub(crate) static SAMPLE_NEXT: Kernel = kernel("sample_next", SAMPLE, &[ID, F, F, ID]);
 pub(crate) static LOSS_SUM: Kernel = kernel("loss_sum", REDUCE, &[F, F]);
-pub(crate) static COLUMN_SUM: Kernel = kernel("column_sum", REDUCE, &[F, F]);
+pub(crate) static COLUMN_SUM: Kernel = kernel("column_sum", in_words!(f32, "column_sum.wgsl"), &[F, F]);
+/// `column_sum` reading x four columns per load (x's offset and cols multiples of 4).
+pub(crate) static COLUMN_SUM_QUADS: Kernel =
+    Kernel { label: "column_sum_vec4", ..kernel("column_sum", in_words!(vec4, "column_sum.wgsl"), &[F, F]) };
 pub(crate) static GRAD_NORM_PARTIAL: Kernel = kernel("grad_norm_partial", REDUCE, &[F, F]);
 pub(crate) static GRAD_NORM_FINISH: Kernel = kernel("grad_norm_finish", REDUCE, &[F, F]);
 pub(crate) static SGD_MOMENTUM: Kernel = kernel("sgd_momentum", OPTIM, &[F, F, F, F, F]);
@@ -105,11 +125,12 @@ pub(crate) static ADAM: Kernel = kernel("adam", OPTIM, &[F, F, F, F, F, F]);
 
 /// Every kernel not on the matmul core (the tests walk them all, and `CORE_KERNELS`).
 #[cfg(test)]
-pub(crate) static KERNELS: [&Kernel; 25] = [
+pub(crate) static KERNELS: [&Kernel; 27] = [
     &FILL,
     &COPY,
     &ROW_GATHER,
     &EMBED_FORWARD,
+    &EMBED_FORWARD_QUADS,
     &EMBED_BACKWARD,
     &RNN_CELL_FORWARD,
     &RNN_CELL_BACKWARD,
@@ -126,6 +147,7 @@ pub(crate) static KERNELS: [&Kernel; 25] = [
     &SAMPLE_NEXT,
     &LOSS_SUM,
     &COLUMN_SUM,
+    &COLUMN_SUM_QUADS,
     &GRAD_NORM_PARTIAL,
     &GRAD_NORM_FINISH,
     &SGD_MOMENTUM,
@@ -152,6 +174,14 @@ fn grid_1d(workgroups: usize) -> [u32; 3] {
     let y = div_ceil(workgroups, MAX_GRID);
     assert!(y <= MAX_GRID, "1D grid of {workgroups} workgroups is too large");
     [u32_of(div_ceil(workgroups, y)), u32_of(y), 1]
+}
+
+/// Whether a run of `run` elements at `offset` (a row of a view, every row
+/// starting `run` after the last) sits in aligned quads: each quad of it is
+/// one aligned vec4 word, which the kernels that access views in words
+/// (word_vec4.wgsl, the vec4 matmul core) can read or write at once.
+pub(crate) fn in_quads(offset: usize, run: usize) -> bool {
+    offset.is_multiple_of(4) && run.is_multiple_of(4) && run >= 4
 }
 
 /// The grid of a kernel with one invocation per each of `count` items.
@@ -214,7 +244,11 @@ pub(crate) fn lower(op: &Op, options: KernelOptions) -> Dispatch {
                 vocab: u32_of(vocab),
                 _pad: 0,
             };
-            dispatch(&EMBED_FORWARD, vec![out, weight, bias, tokens], params, grid_per_item(out.len))
+            let width = bias.len;
+            let (kernel, word) =
+                if in_quads(out.offset, width) { (&EMBED_FORWARD_QUADS, 4) } else { (&EMBED_FORWARD, 1) };
+            let invocations = width / word * div_ceil(tokens.len, EMBED_ROWS);
+            dispatch(kernel, vec![out, weight, bias, tokens], params, grid_per_item(invocations))
         }
         Op::EmbedBackward { dweight, dout, tokens, vocab } => {
             let width = dweight.len / vocab;
@@ -301,7 +335,8 @@ pub(crate) fn lower(op: &Op, options: KernelOptions) -> Dispatch {
         Op::ColumnSum { out, x, cols } => {
             let params =
                 ColumnSumParams { out_off: off(out), x_off: off(x), rows: u32_of(x.len / cols), cols: u32_of(cols) };
-            dispatch(&COLUMN_SUM, vec![out, x], params, grid_per_item(cols))
+            let (kernel, word) = if in_quads(x.offset, cols) { (&COLUMN_SUM_QUADS, 4) } else { (&COLUMN_SUM, 1) };
+            dispatch(kernel, vec![out, x], params, grid_1d(div_ceil(cols / word, COLUMN_LANES)))
         }
         Op::GradNormPartial { partials, grads } => {
             let chunks = div_ceil(grads.len, NORM_CHUNK);

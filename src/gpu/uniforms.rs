@@ -226,7 +226,7 @@ pub(crate) struct LossSumParams {
 }
 const _: () = assert!(std::mem::size_of::<LossSumParams>() == 16);
 
-/// WGSL `ColumnSumParams` (reduce.wgsl).
+/// WGSL `ColumnSumParams` (column_sum.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(crate) struct ColumnSumParams {

@@ -215,6 +215,23 @@ fn gpu_embedding_gather_and_scatter_add_match_cpu() {
     case.check(BALANCED);
 }
 
+/// The gather with output rows in aligned quads (written four elements per
+/// store): one word, rows below, at and past a block of 16, 65-token vocabulary.
+#[test]
+fn gpu_embedding_gather_in_aligned_quads_matches_cpu() {
+    let mut case = Case::aligned();
+    for (rows, g) in [(1, 4), (15, 8), (16, 12), (17, 64), (129, 260)] {
+        let name = format!("embed rows={rows} g={g}");
+        let tokens = case.ids(&format!("{name} tokens"), rows, 65);
+        let out = case.floats(&format!("{name} out"), rows * g, 1.0);
+        let weight = case.floats(&format!("{name} weight"), g * 65, 1.0);
+        let bias = case.floats(&format!("{name} bias"), g, 1.0);
+        case.push(Op::EmbedForward { out, weight, bias, tokens, vocab: 65 });
+    }
+    // One addition per element, in the same order on both backends.
+    case.check(BALANCED);
+}
+
 #[test]
 fn gpu_rnn_cells_match_cpu_for_tanh_and_relu() {
     let mut case = Case::new();
@@ -497,6 +514,21 @@ fn gpu_reductions_match_cpu() {
         case.push(Op::ColumnSum { out, x, cols });
     }
     // Tree vs sequential summation of up to 20000 terms: ~1e-6·√n relative.
+    case.check(Tolerance { rel: 2e-4, abs: 1e-4 });
+}
+
+/// Column sums whose rows sit in aligned quads (read four columns per load):
+/// one word, a workgroup's 16 words and one past, rows below and across the
+/// 16 row phases, and a block's worth of rows.
+#[test]
+fn gpu_column_sums_in_aligned_quads_match_cpu() {
+    let mut case = Case::aligned();
+    for (rows, cols) in [(1, 4), (3, 8), (16, 64), (17, 68), (129, 260), (2048, 512)] {
+        let out = case.floats(&format!("column_sum rows={rows} cols={cols} out"), cols, 1.0);
+        let x = case.floats(&format!("column_sum rows={rows} cols={cols} x"), rows * cols, 1.0);
+        case.push(Op::ColumnSum { out, x, cols });
+    }
+    // Tree vs sequential summation of up to 2048 terms: ~1e-6·√n relative.
     case.check(Tolerance { rel: 2e-4, abs: 1e-4 });
 }
 
