@@ -23,6 +23,7 @@ use crate::optim::Optimizer;
 use crate::params::ParamLayout;
 use crate::plan::{
     Activation, CellOp, Elem, LossKind, Matmul, NORM_CHUNK, Op, Plan, SAMPLE_CONTROL_HEADER, Section, View,
+    token_buckets,
 };
 
 /// What a plan is for.
@@ -52,6 +53,17 @@ pub(crate) struct Bidirectional {
     pub cat_inverse_top: View,
 }
 
+/// The per-block token buckets of a training plan over token input
+/// (`plan::token_buckets` of each direction's tokens), read by ∂W_ih.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Buckets {
+    pub vocab: usize,
+    /// Of `inputs`.
+    pub forward: View,
+    /// Of a bidirectional plan's `inputs_rev`.
+    pub reverse: Option<View>,
+}
+
 /// A plan plus the views its owner reads and writes from the host.
 pub(crate) struct Graph {
     pub plan: Plan,
@@ -76,6 +88,8 @@ pub(crate) struct Graph {
     pub final_rows: Option<View>,
     /// A bidirectional model's reversed inputs and index maps.
     pub bidirectional: Option<Bidirectional>,
+    /// Training over tokens: the tokens grouped by id, written per block.
+    pub buckets: Option<Buckets>,
     /// `[lr, 1-β₁ᵗ, 1-β₂ᵗ, 0]`, written per block (training only).
     pub hyper: Option<View>,
     /// The dropout seed of the block, `[1]` (training with dropout only).
@@ -97,12 +111,24 @@ impl Graph {
         let (Some(targets), Some(weights), Some(final_rows)) = (self.targets, self.weights, self.final_rows) else {
             return Err(Error::Internal("a block fed to a plan without a loss".into()));
         };
-        let mut views = vec![
+        let mut views = Vec::new();
+        if let Some(buckets) = self.buckets {
+            let reversed = feed.reversal.as_ref().map(|r| &r.inputs_rev);
+            for (view, tokens) in std::iter::once((Some(buckets.forward), Some(&feed.inputs)))
+                .chain(buckets.reverse.map(|v| (Some(v), reversed)))
+            {
+                let (Some(view), Some(Values::Ids(tokens))) = (view, tokens) else {
+                    return Err(Error::Internal("token buckets for a block without token ids".into()));
+                };
+                views.push((view, Values::Ids(token_buckets(tokens, buckets.vocab))));
+            }
+        }
+        views.extend([
             (self.inputs, feed.inputs),
             (targets, feed.targets),
             (weights, Values::Floats(feed.weights)),
             (final_rows, Values::Ids(feed.final_rows)),
-        ];
+        ]);
         match (self.bidirectional, feed.reversal) {
             (Some(bi), Some(r)) => views.extend([
                 (bi.inputs_rev, r.inputs_rev),
@@ -254,6 +280,14 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         cat_index_top: plan.buffer("cat_index_top", 2 * rows, Elem::Id),
         cat_inverse_top: plan.buffer("cat_inverse_top", 2 * rows, Elem::Id),
     });
+    let buckets = match (training, config.input) {
+        (true, Input::Tokens { vocab }) => Some(Buckets {
+            vocab,
+            forward: plan.buffer("token_buckets", vocab + 1 + rows, Elem::Id),
+            reverse: bi.map(|_| plan.buffer("token_buckets_rev", vocab + 1 + rows, Elem::Id)),
+        }),
+        _ => None,
+    };
     let hs: Vec<View> =
         (0..layers).map(|l| plan.buffer(format!("hs_l{l}"), dirs * (t_len + 1) * b * h, Elem::Float)).collect();
     // A layer's output `[T·B, D·H]`: h_1..h_T itself, or both directions gathered side by side.
@@ -391,6 +425,7 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
         weights,
         final_rows,
         bidirectional: bi,
+        buckets,
         hyper,
         dropout_seed,
         stats,
@@ -508,7 +543,9 @@ pub(crate) fn build(config: &ModelConfig, layout: &ParamLayout, batch: usize, st
             let dw_ih = grad(p.weight_ih, g * input);
             match (l, config.input) {
                 (0, Input::Tokens { vocab }) => {
-                    plan.push(B, Op::EmbedBackward { dweight: dw_ih, dout: dxw, tokens: dir.input, vocab })
+                    let of_dir = buckets.and_then(|k| if d == 0 { Some(k.forward) } else { k.reverse });
+                    let buckets = of_dir.expect("training over tokens has buckets per direction");
+                    plan.push(B, Op::EmbedBackward { dweight: dw_ih, dout: dxw, tokens: dir.input, buckets, vocab })
                 }
                 _ => plan.push(B, matmul(dw_ih, dxw, dir.input, None, (g, input, rows), true, false, true)),
             }

@@ -160,6 +160,28 @@ impl LossKind {
     }
 }
 
+/// The rows of `tokens` (ids below `vocab`) grouped by token, as
+/// [`Op::EmbedBackward`] reads them: `[vocab + 1 + n]` u32, where
+/// `out[vocab + 1 + i]` for i in `out[v] .. out[v + 1]` are the rows holding
+/// token v, ascending (a stable counting sort; `out[vocab] = n`). The ids
+/// were checked against `vocab` (`data::check_ids`) before they came here.
+pub(crate) fn token_buckets(tokens: &[u32], vocab: usize) -> Vec<u32> {
+    let mut out = vec![0u32; vocab + 1 + tokens.len()];
+    for &t in tokens {
+        out[t as usize + 1] += 1;
+    }
+    for v in 0..vocab {
+        out[v + 1] += out[v];
+    }
+    let (starts, rows) = out.split_at_mut(vocab + 1);
+    let mut next = starts[..vocab].to_vec();
+    for (r, &t) in tokens.iter().enumerate() {
+        rows[next[t as usize] as usize] = r as u32;
+        next[t as usize] += 1;
+    }
+    out
+}
+
 /// Words of a `sample_next` control buffer before the per-row forced counts.
 pub const SAMPLE_CONTROL_HEADER: usize = 8;
 
@@ -184,8 +206,11 @@ pub enum Op {
     /// out `[n, g]`, weight `[g, vocab]`, bias `[g]`, tokens `[n]`.
     EmbedForward { out: View, weight: View, bias: View, tokens: View, vocab: usize },
     /// Its gradient, a scatter-add by token in row order (deterministic):
-    /// `dweight[j, tokens[r]] += dout[r, j]` for r = 0, 1, ... .
-    EmbedBackward { dweight: View, dout: View, tokens: View, vocab: usize },
+    /// `dweight[j, tokens[r]] += dout[r, j]` for r = 0, 1, ... . `buckets`
+    /// `[vocab + 1 + n]` holds the rows grouped by token ([`token_buckets`]
+    /// of `tokens`), which the host writes with the tokens: the GPU gives
+    /// each (j, token) its own invocation over that token's rows.
+    EmbedBackward { dweight: View, dout: View, tokens: View, buckets: View, vocab: usize },
     /// A cell's pointwise step on its own (the last step of backward, and kernel tests).
     Cell(CellOp),
     /// One recurrent step in one launch: the step's GEMM, then `cell`, which
@@ -289,7 +314,9 @@ impl Op {
             Op::EmbedForward { out, weight, bias, tokens, .. } => {
                 (vec![out], vec![(weight, F), (bias, F), (tokens, I)])
             }
-            Op::EmbedBackward { dweight, dout, tokens, .. } => (vec![dweight], vec![(dout, F), (tokens, I)]),
+            Op::EmbedBackward { dweight, dout, tokens, buckets, .. } => {
+                (vec![dweight], vec![(dout, F), (tokens, I), (buckets, I)])
+            }
             Op::Cell(cell) => cell.views(),
             Op::Step { matmul, cell } => {
                 // As one launch: the GEMM's output is the cell's input, so it
@@ -350,8 +377,9 @@ impl Op {
                 want("weight", weight, bias.len * vocab)?;
                 want("out", out, tokens.len * bias.len)
             }
-            Op::EmbedBackward { dweight, dout, tokens, vocab } => {
+            Op::EmbedBackward { dweight, dout, tokens, buckets, vocab } => {
                 divides("dweight", dweight, vocab)?;
+                want("buckets", buckets, vocab + 1 + tokens.len)?;
                 want("dout", dout, tokens.len * (dweight.len / vocab))
             }
             Op::Cell(cell) => cell.check_shapes(),
@@ -683,4 +711,13 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+#[cfg(test)]
+#[test]
+fn token_buckets_list_each_tokens_rows_in_order() {
+    let tokens = [2, 0, 2, 2, 4, 0];
+    // Starts of tokens 0..=4 and the end, then rows: token 0, (none), 2, (none), 4.
+    assert_eq!(token_buckets(&tokens, 5), [0, 2, 2, 5, 5, 6, 1, 5, 0, 2, 3, 4]);
+    assert_eq!(token_buckets(&[], 3), [0, 0, 0, 0]);
 }

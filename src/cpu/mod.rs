@@ -235,7 +235,7 @@ unsafe fn run_op<F: Scalar>(mem: &Memory<'_, F>, op: &Op) {
             Op::EmbedForward { out, weight, bias, tokens, vocab } => {
                 k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab)
             }
-            Op::EmbedBackward { dweight, dout, tokens, vocab } => {
+            Op::EmbedBackward { dweight, dout, tokens, vocab, .. } => {
                 k::embed_backward(mem.w(dweight), mem.r(dout), mem.ids(tokens), vocab)
             }
             Op::Cell(cell) => run_cell(mem, &cell),

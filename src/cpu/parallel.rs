@@ -308,7 +308,7 @@ unsafe fn run_part<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, aux: &A
                 let (weight, bias) = (weight.rows(cols.start, cols.len(), vocab), bias.sub(cols.start, cols.len()));
                 gather::embed_forward_transposed(rows, mem.r(weight), mem.r(bias), mem.ids(tokens), vocab, scratch)
             }
-            Op::EmbedBackward { dweight, dout, tokens, vocab } if tokens.len >= vocab => {
+            Op::EmbedBackward { dweight, dout, tokens, vocab, .. } if tokens.len >= vocab => {
                 let g = dweight.len / vocab;
                 let cols = split(g, part);
                 let scratch = aux.scratch::<F>(vocab * cols.start, vocab * cols.len());
@@ -324,7 +324,7 @@ unsafe fn run_part<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, aux: &A
                 let (out, tokens) = (sub(out), sub(tokens));
                 k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab)
             }
-            Op::EmbedBackward { dweight, dout, tokens, vocab } => {
+            Op::EmbedBackward { dweight, dout, tokens, vocab, .. } => {
                 let g = dweight.len / vocab;
                 let r = split(g, part);
                 let dw = dweight.rows(r.start, r.len(), vocab);

@@ -99,6 +99,9 @@ pub(crate) static EMBED_FORWARD: Kernel = kernel("embed_forward", EMBED, &[F, F,
 pub(crate) static EMBED_FORWARD_QUADS: Kernel =
     Kernel { label: "embed_forward_vec4", ..kernel("embed_forward", in_words!(vec4, "embed.wgsl"), &[F, F, F, ID]) };
 pub(crate) static EMBED_BACKWARD: Kernel = kernel("embed_backward", EMBED, &[F, F, ID]);
+/// `embed_backward` reading dout four elements per load (dout's offset and width multiples of 4).
+pub(crate) static EMBED_BACKWARD_QUADS: Kernel =
+    Kernel { label: "embed_backward_vec4", ..kernel("embed_backward", in_words!(vec4, "embed.wgsl"), &[F, F, ID]) };
 pub(crate) static RNN_CELL_FORWARD: Kernel = kernel("rnn_cell_forward", RNN_CELL, &[F, F]);
 pub(crate) static RNN_CELL_BACKWARD: Kernel = kernel("rnn_cell_backward", RNN_CELL, &[F, F, F]);
 pub(crate) static LSTM_CELL_FORWARD: Kernel = kernel("lstm_cell_forward", LSTM_CELL, &[F, F, F, F]);
@@ -125,13 +128,14 @@ pub(crate) static ADAM: Kernel = kernel("adam", OPTIM, &[F, F, F, F, F, F]);
 
 /// Every kernel not on the matmul core (the tests walk them all, and `CORE_KERNELS`).
 #[cfg(test)]
-pub(crate) static KERNELS: [&Kernel; 27] = [
+pub(crate) static KERNELS: [&Kernel; 28] = [
     &FILL,
     &COPY,
     &ROW_GATHER,
     &EMBED_FORWARD,
     &EMBED_FORWARD_QUADS,
     &EMBED_BACKWARD,
+    &EMBED_BACKWARD_QUADS,
     &RNN_CELL_FORWARD,
     &RNN_CELL_BACKWARD,
     &LSTM_CELL_FORWARD,
@@ -250,18 +254,19 @@ pub(crate) fn lower(op: &Op, options: KernelOptions) -> Dispatch {
             let invocations = width / word * div_ceil(tokens.len, EMBED_ROWS);
             dispatch(kernel, vec![out, weight, bias, tokens], params, grid_per_item(invocations))
         }
-        Op::EmbedBackward { dweight, dout, tokens, vocab } => {
+        Op::EmbedBackward { dweight, dout, buckets, vocab, .. } => {
             let width = dweight.len / vocab;
             let params = EmbedBackwardParams {
                 dweight_off: off(dweight),
                 dout_off: off(dout),
-                tokens_off: off(tokens),
-                rows: u32_of(tokens.len),
+                buckets_off: off(buckets),
                 width: u32_of(width),
                 vocab: u32_of(vocab),
-                _pad: [0; 2],
+                _pad: [0; 3],
             };
-            dispatch(&EMBED_BACKWARD, vec![dweight, dout, tokens], params, grid_per_item(width))
+            let (kernel, word) =
+                if in_quads(dout.offset, width) { (&EMBED_BACKWARD_QUADS, 4) } else { (&EMBED_BACKWARD, 1) };
+            dispatch(kernel, vec![dweight, dout, buckets], params, grid_per_item(vocab * (width / word)))
         }
         Op::Cell(ref cell) => lower_cell(cell),
         Op::Step { ref matmul, ref cell } => lower_step(matmul, cell, options),

@@ -67,11 +67,10 @@ const _: () = assert!(std::mem::size_of::<EmbedForwardParams>() == 32);
 pub(crate) struct EmbedBackwardParams {
     pub dweight_off: u32,
     pub dout_off: u32,
-    pub tokens_off: u32,
-    pub rows: u32,
+    pub buckets_off: u32,
     pub width: u32,
     pub vocab: u32,
-    pub _pad: [u32; 2],
+    pub _pad: [u32; 3],
 }
 const _: () = assert!(std::mem::size_of::<EmbedBackwardParams>() == 32);
 

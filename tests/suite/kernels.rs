@@ -60,6 +60,23 @@ impl Case {
         whole.sub(self.pad, len)
     }
 
+    /// The buckets of the tokens in `tokens` (ids below `vocab`) as
+    /// `Op::EmbedBackward` reads them, built here by sorting (token, row)
+    /// pairs, independently of the library's counting sort.
+    fn buckets(&mut self, name: &str, tokens: View, vocab: usize) -> View {
+        let BufferInit::Id(ids) = &self.init[tokens.buf.0] else { panic!("{name}: tokens are not ids") };
+        let ids = &ids[tokens.offset..tokens.offset + tokens.len];
+        let mut rows: Vec<u32> = (0..ids.len() as u32).collect();
+        rows.sort_by_key(|&r| (ids[r as usize], r));
+        let starts = (0..=vocab as u32).map(|v| ids.iter().filter(|&&t| t < v).count() as u32);
+        let values: Vec<u32> = starts.chain(rows).collect();
+        let mut padded = vec![0xdead_beef; values.len() + 2 * self.pad];
+        padded[self.pad..self.pad + values.len()].copy_from_slice(&values);
+        let whole = self.plan.buffer(name, padded.len(), Elem::Id);
+        self.init.push(BufferInit::Id(padded));
+        whole.sub(self.pad, values.len())
+    }
+
     /// A one-element id buffer holding `value` (a dropout seed), padded like the others.
     fn seed(&mut self, name: &str, value: u32) -> View {
         let mut ids = vec![0xdead_beef; 1 + 2 * self.pad];
@@ -210,7 +227,25 @@ fn gpu_embedding_gather_and_scatter_add_match_cpu() {
         case.push(Op::EmbedForward { out, weight, bias, tokens, vocab });
         let dweight = case.floats(&format!("{name} dweight"), g * vocab, 1.0);
         let dout = case.floats(&format!("{name} dout"), rows * g, 1.0);
-        case.push(Op::EmbedBackward { dweight, dout, tokens, vocab });
+        let buckets = case.buckets(&format!("{name} buckets"), tokens, vocab);
+        case.push(Op::EmbedBackward { dweight, dout, tokens, buckets, vocab });
+    }
+    // Each sum adds the same rows in the same order on both backends.
+    case.check(BALANCED);
+}
+
+/// The scatter-add with dout's rows in aligned quads (read four elements
+/// per load): repeated and missing tokens, a vocabulary wider than the rows.
+#[test]
+fn gpu_embedding_scatter_add_in_aligned_quads_matches_cpu() {
+    let mut case = Case::aligned();
+    for (rows, g, vocab) in [(1, 4, 1), (9, 8, 3), (64, 12, 65), (129, 260, 65), (7, 16, 100)] {
+        let name = format!("embed backward rows={rows} g={g} vocab={vocab}");
+        let tokens = case.ids(&format!("{name} tokens"), rows, vocab);
+        let dweight = case.floats(&format!("{name} dweight"), g * vocab, 1.0);
+        let dout = case.floats(&format!("{name} dout"), rows * g, 1.0);
+        let buckets = case.buckets(&format!("{name} buckets"), tokens, vocab);
+        case.push(Op::EmbedBackward { dweight, dout, tokens, buckets, vocab });
     }
     case.check(BALANCED);
 }
