@@ -22,7 +22,8 @@
 //! GPU (d) at ~0.7 s and CPU (e) at ~0.5 s a step, keep their groups.) After
 //! the groups, a plain timing of every configuration for the table: up to
 //! `TABLE_STEPS` steps or `TABLE_BUDGET` (at least 2 steps), then its GEMMs
-//! alone, `TABLE_ROUNDS` times in turn, the fastest of each kept; then the
+//! alone, `TABLE_ROUNDS` times in turn, the fastest of each kept (and the
+//! median of the rounds' step/alone shares, each round's pair back to back); then the
 //! inference figures and the kernel benchmarks (see `support/kernels.rs`)
 //! are printed as markdown tables and written to `target/bench-report.md`.
 //! Without `--bench` (`cargo test --benches`) Criterion runs each routine
@@ -132,6 +133,8 @@ struct TrainRow {
     /// FLOPs of the block's GEMMs, and the seconds they take alone.
     gemm_flops: f64,
     gemm_secs: f64,
+    /// The median over the rounds of (GEMMs alone / step time), each round's pair timed back to back.
+    step_share: f64,
 }
 
 struct InferRow {
@@ -212,12 +215,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 eprintln!("train_{}/{backend}: timing its GEMMs alone", setup.id());
                 let mut gemm_secs = gemms.measure(device)?;
                 // The machine's speed drifts (shared host): steps and GEMMs are
-                // timed in alternating rounds and each keeps its fastest, so the
-                // ratio compares the two at the same speed.
+                // timed in alternating rounds and each keeps its fastest; the
+                // share is taken within each round (a step's time against its
+                // GEMMs' timed right after it, at about the same speed) and the
+                // median of the rounds kept.
+                let share = |gemm_secs: f64, elapsed: Duration| gemm_secs * steps as f64 / elapsed.as_secs_f64();
+                let mut shares = vec![share(gemm_secs, elapsed)];
                 for _ in 1..TABLE_ROUNDS {
-                    elapsed = elapsed.min(run_steps(&mut trainer, &blocks, &mut next, steps)?);
-                    gemm_secs = gemm_secs.min(gemms.measure(device)?);
+                    let (round, round_gemms) =
+                        (run_steps(&mut trainer, &blocks, &mut next, steps)?, gemms.measure(device)?);
+                    shares.push(share(round_gemms, round));
+                    elapsed = elapsed.min(round);
+                    gemm_secs = gemm_secs.min(round_gemms);
                 }
+                shares.sort_by(f64::total_cmp);
                 train_rows.push(TrainRow {
                     setup: i,
                     backend,
@@ -230,6 +241,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     readbacks,
                     gemm_flops: gemms.flops,
                     gemm_secs,
+                    step_share: shares[shares.len() / 2],
                 });
             }
         }
@@ -408,7 +420,7 @@ fn train_table(out: &mut String, rows: &[TrainRow]) -> std::fmt::Result {
             row.steps,
             row.gemm_flops * step_rate / 1e9,
             row.gemm_flops / row.gemm_secs / 1e9,
-            row.gemm_secs * step_rate
+            row.step_share
         )?;
     }
     writeln!(
@@ -419,8 +431,9 @@ fn train_table(out: &mut String, rows: &[TrainRow]) -> std::fmt::Result {
          `model.device_bytes() + trainer.device_bytes()` (parameters, activations, gradients, Adam state). \
          GEMM GFLOP/s in step = 2·m·n·k summed over the block's GEMMs (every matmul and the GEMM of every \
          fused step) / step time; GEMMs alone = the same GEMMs, shapes and order in a plan of their own \
-         (`support/gemm_share.rs`), the fastest of the rounds, each timed after that round's steps; step/alone \
-         = the share of the matmul kernel's rate the whole step keeps."
+         (`support/gemm_share.rs`), the fastest of the rounds, each timed right after that round's steps; \
+         step/alone = the share of the matmul kernel's rate the whole step keeps: GEMMs-alone time / step time \
+         within each round (the two timed back to back), the median of the rounds."
     )?;
     let skipped: Vec<String> =
         rows.iter().filter(|r| !r.criterion).map(|r| format!("{} on {}", SETUPS[r.setup].tag, r.backend)).collect();
