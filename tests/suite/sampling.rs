@@ -120,9 +120,9 @@ fn chunking_batching_and_carrying_state_do_not_change_the_text() {
 
 #[test]
 fn a_sampler_uses_weights_written_after_its_last_call() {
-    // The CPU backend keeps a sampler's packed W_hh from call to call while
-    // nothing writes the weights; a write by the host (`set_params`) or by a
-    // trainer's update must reach the next call.
+    // The CPU backend keeps a sampler's packed W_hh and its W_ih token table
+    // from call to call while nothing writes the weights; a write by the host
+    // (`set_params`) or by a trainer's update must reach the next call.
     let vocab = Vocab::from_text("abcdefgh ").unwrap();
     for device in backends() {
         for cell in [Cell::RnnTanh, Cell::Lstm, Cell::Gru] {
