@@ -23,7 +23,8 @@ fn in_top_k<F: Scalar>(z: &[F], i: usize, top_k: usize) -> bool {
     rank < top_k
 }
 
-/// Classes up to which [`TopK`] finds the boundary on the stack.
+/// Classes up to which [`TopK`] finds the boundary, and `sample_next` keeps
+/// the weights, on the stack.
 const TOP_K_STACK: usize = 256;
 
 /// The candidates of one row: [`in_top_k`] for every class, from the last
@@ -86,7 +87,15 @@ pub fn sample_next<F: Scalar>(
         let pick = if greedy {
             best
         } else {
-            let weight = |i: usize| ((z[i] - z[best]) * inv_temperature).exp_act();
+            let exp = |i: usize| ((z[i] - z[best]) * inv_temperature).exp_act();
+            // Each weight once, in a loop of its own (which vectorises), when
+            // the row fits on the stack; the two passes below read it twice.
+            let mut stack = [F::zero(); TOP_K_STACK];
+            let kept = classes <= TOP_K_STACK;
+            if kept {
+                stack[..classes].iter_mut().enumerate().for_each(|(i, w)| *w = exp(i));
+            }
+            let weight = |i: usize| if kept { stack[i] } else { exp(i) };
             let top = TopK::new(z, top_k);
             let candidates = || (0..classes).filter(|&i| top.contains(i));
             let total = candidates().fold(F::zero(), |acc, i| acc + weight(i));
