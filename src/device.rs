@@ -30,8 +30,9 @@ pub(crate) enum Storage {
 
 /// A float buffer of the CPU backend, and how many times it has been
 /// written: by the host, or by a program whose plan writes it. A CPU
-/// program keeps its packed copy of a step weight while this count has not
-/// moved (see `cpu::Workspace::begin`).
+/// program keeps its copies of weights in faster layouts (the packed W_hh,
+/// the W_ih token table) while this count has not moved (see
+/// `cpu::Workspace::begin`).
 pub(crate) struct CpuFloats {
     values: Mutex<Vec<f32>>,
     writes: AtomicU64,

@@ -13,7 +13,7 @@ pub(crate) struct Program {
     plan: Plan,
     storage: Vec<Storage>,
     gpu: Option<GpuProgram>,
-    /// The CPU executor's per-plan state (packed step weights).
+    /// The CPU executor's per-plan state (weights kept packed or transposed).
     cpu: Option<cpu::Workspace>,
     /// Per section, the buffers its ops write (counted as written by each run).
     written: Vec<(Section, Vec<BufId>)>,
@@ -104,7 +104,7 @@ impl Program {
                     }
                 }
                 // Under the locks: count this run's writes, then read every count, so
-                // the workspace keeps a packed weight only while nothing wrote it.
+                // the workspace keeps a copy of a weight only while nothing wrote it.
                 let run = self.written.iter().filter(|(section, _)| sections.contains(section));
                 run.flat_map(|(_, bufs)| bufs).for_each(|b| self.storage[b.0].note_write());
                 let writes: Vec<u64> = self.storage.iter().map(Storage::writes).collect();
