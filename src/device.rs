@@ -1,5 +1,6 @@
 //! Where a model runs: a wgpu adapter or the CPU backend, behind one type.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
@@ -23,8 +24,18 @@ pub(crate) enum Backend {
 #[derive(Clone)]
 pub(crate) enum Storage {
     Gpu(Arc<wgpu::Buffer>),
-    CpuFloat(Arc<Mutex<Vec<f32>>>),
+    CpuFloat(Arc<CpuFloats>),
     CpuId(Arc<Mutex<Vec<u32>>>),
+}
+
+/// A float buffer of the CPU backend, and how many times it has been
+/// written: by the host, or by a program whose plan writes it. A CPU
+/// program keeps its copies of weights in faster layouts (the packed W_hh,
+/// the W_ih token table) while this count has not moved (see
+/// `cpu::Workspace::begin`).
+pub(crate) struct CpuFloats {
+    values: Mutex<Vec<f32>>,
+    writes: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -142,7 +153,9 @@ impl Device {
     pub(crate) fn alloc(&self, name: &str, len: usize, elem: Elem) -> Result<Storage> {
         Ok(match (&self.backend, elem) {
             (Backend::Gpu(ctx), _) => Storage::Gpu(Arc::new(ctx.buffer(name, len, elem)?)),
-            (Backend::Cpu, Elem::Float) => Storage::CpuFloat(Arc::new(Mutex::new(vec![0.0; len]))),
+            (Backend::Cpu, Elem::Float) => {
+                Storage::CpuFloat(Arc::new(CpuFloats { values: Mutex::new(vec![0.0; len]), writes: AtomicU64::new(0) }))
+            }
             (Backend::Cpu, Elem::Id) => Storage::CpuId(Arc::new(Mutex::new(vec![0; len]))),
         })
     }
@@ -155,7 +168,9 @@ impl Device {
                 ctx.check()
             }
             (Backend::Cpu, Storage::CpuFloat(v)) => {
-                lock(v)[offset..offset + data.len()].copy_from_slice(data);
+                let mut values = lock(&v.values);
+                v.writes.fetch_add(1, Ordering::Relaxed);
+                values[offset..offset + data.len()].copy_from_slice(data);
                 Ok(())
             }
             _ => Err(Error::Internal("float write to a buffer of another kind".into())),
@@ -184,7 +199,7 @@ impl Device {
                 let bytes = ctx.read(buffer, (offset * 4) as u64, (len * 4) as u64)?;
                 Ok(bytemuck::pod_collect_to_vec(&bytes))
             }
-            (Backend::Cpu, Storage::CpuFloat(v)) => Ok(lock(v)[offset..offset + len].to_vec()),
+            (Backend::Cpu, Storage::CpuFloat(v)) => Ok(lock(&v.values)[offset..offset + len].to_vec()),
             _ => Err(Error::Internal("float read of a buffer of another kind".into())),
         }
     }
@@ -193,8 +208,24 @@ impl Device {
 impl Storage {
     pub(crate) fn lock_float(&self) -> Option<MutexGuard<'_, Vec<f32>>> {
         match self {
-            Storage::CpuFloat(v) => Some(lock(v)),
+            Storage::CpuFloat(v) => Some(lock(&v.values)),
             _ => None,
+        }
+    }
+
+    /// Counts a write into a CPU float buffer; the caller holds its lock.
+    pub(crate) fn note_write(&self) {
+        if let Storage::CpuFloat(v) = self {
+            v.writes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The writes counted so far (0 for other kinds of storage); read under
+    /// the buffer's lock, it is the count of the contents the lock sees.
+    pub(crate) fn writes(&self) -> u64 {
+        match self {
+            Storage::CpuFloat(v) => v.writes.load(Ordering::Relaxed),
+            _ => 0,
         }
     }
 

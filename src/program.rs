@@ -13,8 +13,10 @@ pub(crate) struct Program {
     plan: Plan,
     storage: Vec<Storage>,
     gpu: Option<GpuProgram>,
-    /// The CPU executor's per-plan state (packed step weights).
+    /// The CPU executor's per-plan state (weights kept packed or transposed).
     cpu: Option<cpu::Workspace>,
+    /// Per section, the buffers its ops write (counted as written by each run).
+    written: Vec<(Section, Vec<BufId>)>,
     readout: View,
     /// Ops (= GPU dispatches) run by the last `run`.
     last_count: usize,
@@ -53,7 +55,17 @@ impl Program {
             Backend::Cpu => None,
         };
         let cpu = gpu.is_none().then(|| cpu::Workspace::new(&plan));
-        Ok(Program { device: device.clone(), plan, storage, gpu, cpu, readout, last_count: 0, owned_bytes })
+        let written = plan
+            .sections
+            .iter()
+            .map(|(section, ops)| {
+                let mut bufs: Vec<BufId> = ops.iter().flat_map(|op| op.views().0).map(|v| v.buf).collect();
+                bufs.sort_by_key(|b| b.0);
+                bufs.dedup();
+                (*section, bufs)
+            })
+            .collect();
+        Ok(Program { device: device.clone(), plan, storage, gpu, cpu, written, readout, last_count: 0, owned_bytes })
     }
 
     pub(crate) fn storage(&self, buf: BufId) -> &Storage {
@@ -91,10 +103,15 @@ impl Program {
                         _ => return Err(Error::Mismatch("a GPU buffer bound to a CPU program".into())),
                     }
                 }
+                // Under the locks: count this run's writes, then read every count, so
+                // the workspace keeps a copy of a weight only while nothing wrote it.
+                let run = self.written.iter().filter(|(section, _)| sections.contains(section));
+                run.flat_map(|(_, bufs)| bufs).for_each(|b| self.storage[b.0].note_write());
+                let writes: Vec<u64> = self.storage.iter().map(Storage::writes).collect();
                 let workspace =
                     self.cpu.as_mut().ok_or_else(|| Error::Internal("a CPU program without its workspace".into()))?;
                 // SAFETY: `plan` was validated in `new` and never changes; `workspace` was made for it.
-                unsafe { cpu::execute_validated(&self.plan, sections, &mut slots, workspace) }
+                unsafe { cpu::execute_validated(&self.plan, sections, &mut slots, workspace, Some(&writes)) }
             }
         };
         Ok(())

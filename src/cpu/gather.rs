@@ -32,13 +32,20 @@ pub(crate) fn embed_forward_transposed<'a, F: Scalar>(
     scratch: &mut [F],
 ) {
     let w = bias.len();
-    for (j, (row, &b)) in weight.chunks_exact(vocab).zip(bias).enumerate() {
-        for (v, &x) in row.iter().enumerate() {
-            scratch[v * w + j] = x + b;
-        }
-    }
+    embed_table(scratch, weight, bias, vocab);
     for (out, &tok) in out_rows.zip(tokens) {
         out.copy_from_slice(&scratch[tok as usize * w..][..w]);
+    }
+}
+
+/// `table [vocab, w] = weight [w, vocab]ᵀ + bias [w]`: row v is what the
+/// gather writes for token v.
+pub(crate) fn embed_table<F: Scalar>(table: &mut [F], weight: &[F], bias: &[F], vocab: usize) {
+    let w = bias.len();
+    for (j, (row, &b)) in weight.chunks_exact(vocab).zip(bias).enumerate() {
+        for (v, &x) in row.iter().enumerate() {
+            table[v * w + j] = x + b;
+        }
     }
 }
 

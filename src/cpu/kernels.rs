@@ -301,22 +301,44 @@ pub fn gru_cell_forward<F: Scalar>(gates: &mut [F], h: &mut [F], hw: &[F], h_pre
     for ((g, h), (hw, h_prev)) in rows.zip(hw.chunks_exact(3 * hidden).zip(h_prev.chunks_exact(hidden))) {
         let (gr, rest) = g.split_at_mut(hidden);
         let (gz, gn) = rest.split_at_mut(hidden);
-        let (hr, hz, hn) = (&hw[..hidden], &hw[hidden..2 * hidden], &hw[2 * hidden..]);
-        let (gn, hn, h, h_prev) = (&mut gn[..hidden], &hn[..hidden], &mut h[..hidden], &h_prev[..hidden]);
-        // One loop per activation, so each vectorises.
-        let (gr, gz, hr, hz) = (&mut gr[..hidden], &mut gz[..hidden], &hr[..hidden], &hz[..hidden]);
-        for j in 0..hidden {
-            gr[j] = sigmoid(gr[j] + hr[j]);
-        }
-        for j in 0..hidden {
-            gz[j] = sigmoid(gz[j] + hz[j]);
-        }
-        for j in 0..hidden {
-            gn[j] = tanh(gn[j] + gr[j] * hn[j]);
-        }
-        for j in 0..hidden {
-            h[j] = (F::one() - gz[j]) * gn[j] + gz[j] * h_prev[j];
-        }
+        let (hr, rest) = hw.split_at(hidden);
+        let (hz, hn) = rest.split_at(hidden);
+        gru_forward_row(gr, gz, gn, h, hr, hz, hn, h_prev);
+    }
+}
+
+/// One row of [`gru_cell_forward`], each block its own slice argument (see
+/// `lstm_backward_row`). As sub-slices of one row the n loop, which writes
+/// the n block and reads the r block, stayed scalar: LLVM hoists the loop's
+/// overlap check out of the row loop, widened to the span of every row, and
+/// the r and n blocks of all rows interleave, so the check always failed.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gru_forward_row<F: Scalar>(
+    gr: &mut [F],
+    gz: &mut [F],
+    gn: &mut [F],
+    h: &mut [F],
+    hr: &[F],
+    hz: &[F],
+    hn: &[F],
+    h_prev: &[F],
+) {
+    let len = h.len();
+    let (gr, gz, gn, h) = (&mut gr[..len], &mut gz[..len], &mut gn[..len], &mut h[..len]);
+    let (hr, hz, hn, h_prev) = (&hr[..len], &hz[..len], &hn[..len], &h_prev[..len]);
+    // One loop per activation, so each vectorises.
+    for j in 0..len {
+        gr[j] = sigmoid(gr[j] + hr[j]);
+    }
+    for j in 0..len {
+        gz[j] = sigmoid(gz[j] + hz[j]);
+    }
+    for j in 0..len {
+        gn[j] = tanh(gn[j] + gr[j] * hn[j]);
+    }
+    for j in 0..len {
+        h[j] = (F::one() - gz[j]) * gn[j] + gz[j] * h_prev[j];
     }
 }
 

@@ -183,11 +183,13 @@ pub fn execute<F: Scalar>(plan: &Plan, sections: &[Section], slots: &mut [Slot<'
         }
     }
     // SAFETY: validated just above.
-    unsafe { execute_validated(plan, sections, slots, &mut Workspace::new(plan)) };
+    unsafe { execute_validated(plan, sections, slots, &mut Workspace::new(plan), None) };
     Ok(())
 }
 
 /// [`execute`] without the checks, returning the number of ops run.
+/// `writes[i]` counts the writes into buffer i so far, this run's included
+/// (see `Workspace::begin`); `None` when unknown.
 ///
 /// # Safety
 /// `plan` passed [`Plan::validate`], `slots` match `plan.buffers` in
@@ -197,10 +199,11 @@ pub(crate) unsafe fn execute_validated<F: Scalar>(
     sections: &[Section],
     slots: &mut [Slot<'_, F>],
     workspace: &mut Workspace,
+    writes: Option<&[u64]>,
 ) -> usize {
     let mem = Memory::new(slots);
     let pool = pool::acquire();
-    workspace.begin();
+    workspace.begin(writes);
     let mut count = 0;
     // Ops are numbered over all sections, as `Workspace::new` numbers them.
     let mut index = 0;

@@ -31,52 +31,77 @@ const PARALLEL_ELEMS: usize = 1 << 14;
 /// Below this many hidden units (batch rows × H) a cell runs on one thread.
 const PARALLEL_UNITS: usize = 1 << 10;
 
-/// Per-plan state of the CPU executor: the step weights packed for
-/// [`sgemm`], and which ops make a packed copy stale.
+/// Per-plan state of the CPU executor: copies of plan memory kept in a
+/// faster layout (the step weights packed for [`sgemm`], the token table of
+/// small gathers), and which ops make a copy stale.
 pub(crate) struct Workspace {
-    packs: Vec<Pack>,
-    /// Op index (in plan order over all sections) → its step weight's pack.
-    step_pack: Vec<Option<usize>>,
-    /// Op index → packs whose weight the op writes (the optimizer's params).
+    kept: Vec<Kept>,
+    /// Op index (in plan order over all sections) → the copy it reads.
+    op_kept: Vec<Option<usize>>,
+    /// Op index → copies whose sources the op writes (the optimizer's params).
     stales: Vec<Vec<usize>>,
     /// Room for the token gather's transposed copy of W_ih (or ∂W_ih), as
     /// f64 so it holds either float type: see [`gather::embed_forward_transposed`].
     gather_scratch: Vec<f64>,
 }
 
-struct Pack {
-    weight: View,
-    b_trans: bool,
-    k: usize,
-    n: usize,
-    packed: PackedB,
+/// A copy of plan memory in another layout, valid while its sources are
+/// not written.
+struct Kept {
+    /// The views it is made from.
+    sources: Vec<View>,
+    form: Form,
     valid: bool,
+    /// The sources' buffers' write counts summed, in this run (`None`:
+    /// unknown), and when the copy was made. The counts only grow, so the
+    /// sum moves exactly when one of them does.
+    writes_now: Option<u64>,
+    made_at: Option<u64>,
+}
+
+/// What a kept copy is.
+enum Form {
+    /// A step weight `[k, n]` (stored `[n, k]` when `b_trans`) packed for sgemm (f32).
+    Packed { b_trans: bool, k: usize, n: usize, packed: PackedB },
+    /// W_ihᵀ + b_ih `[vocab, g]` for gathers of fewer than `vocab` tokens
+    /// (sampling: one per stream and step), as f64 storage of either float
+    /// type: the strided gather reads `g` cache lines per token.
+    TokenTable { vocab: usize, table: Vec<f64> },
 }
 
 impl Workspace {
     pub(crate) fn new(plan: &Plan) -> Workspace {
-        let mut packs: Vec<Pack> = Vec::new();
-        let mut step_pack = Vec::new();
-        let mut stales = Vec::new();
+        let mut kept: Vec<Kept> = Vec::new();
+        let mut op_kept = Vec::new();
         let ops: Vec<&Op> = plan.sections.iter().flat_map(|(_, ops)| ops).collect();
+        let mut keep = |sources: Vec<View>, same: &dyn Fn(&Form) -> bool, form: &dyn Fn() -> Form| {
+            Some(kept.iter().position(|k| k.sources == sources && same(&k.form)).unwrap_or_else(|| {
+                kept.push(Kept { sources, form: form(), valid: false, writes_now: None, made_at: None });
+                kept.len() - 1
+            }))
+        };
         for op in &ops {
-            step_pack.push(match op {
+            op_kept.push(match **op {
                 Op::Step { matmul: mm, .. } if !mm.a_trans => {
-                    let same = |p: &Pack| p.weight == mm.b && p.b_trans == mm.b_trans && (p.k, p.n) == (mm.k, mm.n);
-                    Some(packs.iter().position(same).unwrap_or_else(|| {
-                        let packed = PackedB::default();
-                        packs.push(Pack { weight: mm.b, b_trans: mm.b_trans, k: mm.k, n: mm.n, packed, valid: false });
-                        packs.len() - 1
-                    }))
+                    let (b_trans, k, n) = (mm.b_trans, mm.k, mm.n);
+                    let same = |c: &Form| matches!(*c, Form::Packed { b_trans: t, k: kk, n: nn, .. } if (t, kk, nn) == (b_trans, k, n));
+                    keep(vec![mm.b], &same, &|| Form::Packed { b_trans, k, n, packed: PackedB::default() })
+                }
+                Op::EmbedForward { weight, bias, tokens, vocab, .. } if tokens.len < vocab => {
+                    let same = |c: &Form| matches!(c, Form::TokenTable { .. });
+                    keep(vec![weight, bias], &same, &|| Form::TokenTable { vocab, table: vec![0.0; weight.len] })
                 }
                 _ => None,
             });
         }
-        for op in &ops {
-            let (writes, _) = op.views();
-            let stale = (0..packs.len()).filter(|&i| writes.iter().any(|w| w.overlaps(&packs[i].weight))).collect();
-            stales.push(stale);
-        }
+        let stales = ops
+            .iter()
+            .map(|op| {
+                let (writes, _) = op.views();
+                let touched = |k: &Kept| k.sources.iter().any(|s| writes.iter().any(|w| w.overlaps(s)));
+                (0..kept.len()).filter(|&i| touched(&kept[i])).collect()
+            })
+            .collect();
         let gather_len = ops
             .iter()
             .map(|op| match op {
@@ -85,12 +110,19 @@ impl Workspace {
             })
             .max()
             .unwrap_or(0);
-        Workspace { packs, step_pack, stales, gather_scratch: vec![0.0; gather_len] }
+        Workspace { kept, op_kept, stales, gather_scratch: vec![0.0; gather_len] }
     }
 
-    /// Forgets every packed copy: the host may have written the weights.
-    pub(crate) fn begin(&mut self) {
-        self.packs.iter_mut().for_each(|p| p.valid = false);
+    /// Starts a run: forgets each copy whose sources may have been written
+    /// since it was made (by the host, another program, or a run of this
+    /// one), i.e. every copy when `writes` (each buffer's write count) is
+    /// unknown. Sampling runs a chunk of steps per run on weights that do not
+    /// change, and repacking W_hh each time was 15 % of it.
+    pub(crate) fn begin(&mut self, writes: Option<&[u64]>) {
+        for k in &mut self.kept {
+            k.writes_now = writes.map(|w| k.sources.iter().map(|s| w[s.buf.0]).sum());
+            k.valid &= k.writes_now.is_some() && k.made_at == k.writes_now;
+        }
     }
 }
 
@@ -123,28 +155,41 @@ pub(super) unsafe fn run_op<F: Scalar>(
     pool: Option<&Pool>,
 ) {
     for &stale in &ws.stales[index] {
-        ws.packs[stale].valid = false;
+        ws.kept[stale].valid = false;
     }
-    // The step product against a packed weight (f32 on AVX-512), packed on first use.
-    let packed = match (ws.step_pack[index], op) {
-        (Some(slot), Op::Step { matmul, .. }) if sgemm::available() => {
-            let pack = &mut ws.packs[slot];
-            // SAFETY: nothing writes the weight during this op.
-            let weight = unsafe { mem.r(matmul.b) };
-            match as_f32(weight) {
-                Some(weight) => {
-                    if !pack.valid {
-                        pack.packed.pack(weight, pack.k, pack.n, pack.b_trans);
-                        pack.valid = true;
+    // The copy this op reads, made on first use after its sources changed:
+    // the step's weight packed (f32 on AVX-512), or the gather's token table.
+    let (mut packed, mut table) = (None, None);
+    if let Some(slot) = ws.op_kept[index] {
+        let kept = &mut ws.kept[slot];
+        let fresh = kept.valid;
+        let made = match (&mut kept.form, op) {
+            (Form::Packed { b_trans, k, n, packed: p }, Op::Step { matmul, .. }) if sgemm::available() => {
+                // SAFETY: nothing writes the weight during this op.
+                as_f32(unsafe { mem.r(matmul.b) }).map(|weight| {
+                    if !fresh {
+                        p.pack(weight, *k, *n, *b_trans);
                     }
-                    Some(&pack.packed)
-                }
-                None => None,
+                    packed = Some(&*p);
+                })
             }
+            (Form::TokenTable { vocab, table: t }, Op::EmbedForward { weight, bias, .. }) => {
+                if !fresh {
+                    // SAFETY: the table holds weight.len f64s, room for as many Fs.
+                    let t = unsafe { std::slice::from_raw_parts_mut(t.as_mut_ptr().cast::<F>(), weight.len) };
+                    unsafe { gather::embed_table(t, mem.r(*weight), mem.r(*bias), *vocab) };
+                }
+                table = Some(t.as_ptr());
+                Some(())
+            }
+            _ => None,
+        };
+        if made.is_some() && !fresh {
+            kept.valid = true;
+            kept.made_at = kept.writes_now;
         }
-        _ => None,
-    };
-    let aux = Aux { packed, scratch: ws.gather_scratch.as_mut_ptr(), scratch_len: ws.gather_scratch.len() };
+    }
+    let aux = Aux { packed, table, scratch: ws.gather_scratch.as_mut_ptr(), scratch_len: ws.gather_scratch.len() };
     let parts = |f: &(dyn Fn(usize) + Sync)| pool::run(pool, f);
     let simd = |part: usize| unsafe { run_part_simd(mem, op, part, &aux) };
     match *op {
@@ -182,6 +227,8 @@ pub(super) unsafe fn run_op<F: Scalar>(
 struct Aux<'a> {
     /// The step's weight packed for [`sgemm`] (f32 on AVX-512).
     packed: Option<&'a PackedB>,
+    /// The gather's token table: `[vocab, g]` `F`s in f64 storage (see [`Form::TokenTable`]).
+    table: Option<*const f64>,
     /// The workspace's gather scratch, `scratch_len` f64s; each part takes
     /// its own range (see `run_part`).
     scratch: *mut f64,
@@ -322,7 +369,14 @@ unsafe fn run_part<F: Scalar>(mem: &Memory<'_, F>, op: &Op, part: usize, aux: &A
                 let r = split(tokens.len, part);
                 let sub = |v: View| rows_of(v, tokens.len, &r);
                 let (out, tokens) = (sub(out), sub(tokens));
-                k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab)
+                match aux.table {
+                    // Each token's row of W_ihᵀ + b_ih, contiguous.
+                    Some(table) => {
+                        let table = std::slice::from_raw_parts(table.cast::<F>(), weight.len);
+                        gather::row_gather(mem.w(out), table, mem.ids(tokens), bias.len, false)
+                    }
+                    None => k::embed_forward(mem.w(out), mem.r(weight), mem.r(bias), mem.ids(tokens), vocab),
+                }
             }
             Op::EmbedBackward { dweight, dout, tokens, vocab, .. } => {
                 let g = dweight.len / vocab;

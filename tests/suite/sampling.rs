@@ -3,7 +3,9 @@
 //! the state across calls change nothing but speed.
 
 use rnn_wgpu::plan::{Elem, Op, Plan, SAMPLE_CONTROL_HEADER, Section};
-use rnn_wgpu::{BufferInit, Cell, Device, Model, ModelConfig, Sampler, Vocab, run_plan};
+use rnn_wgpu::{
+    Block, BufferInit, Cell, Device, Model, ModelConfig, Optimizer, Sampler, TrainConfig, Trainer, Vocab, run_plan,
+};
 
 use super::common::{backends, gpu};
 
@@ -112,6 +114,40 @@ fn chunking_batching_and_carrying_state_do_not_change_the_text() {
             let alone = Sampler::new(&m, &vocab).unwrap().greedy().generate("hhh", 20).unwrap();
             assert_eq!(texts[0], texts[1], "{name}: same prime, same greedy text");
             assert_eq!(texts[2], alone, "{name}: a stream generates as if alone");
+        }
+    }
+}
+
+#[test]
+fn a_sampler_uses_weights_written_after_its_last_call() {
+    // The CPU backend keeps a sampler's packed W_hh and its W_ih token table
+    // from call to call while nothing writes the weights; a write by the host
+    // (`set_params`) or by a trainer's update must reach the next call.
+    let vocab = Vocab::from_text("abcdefgh ").unwrap();
+    for device in backends() {
+        for cell in [Cell::RnnTanh, Cell::Lstm, Cell::Gru] {
+            let name = format!("{} {cell:?}", device.name());
+            let mut m = model(&device, cell, &vocab);
+            let greedy = |m: &Model| Sampler::new(m, &vocab).unwrap().greedy().generate("ab", 30).unwrap();
+            let mut sampler = Sampler::new(&m, &vocab).unwrap().greedy();
+            let first = sampler.generate("ab", 30).unwrap();
+            let other = Model::new(&device, m.config(), 12).unwrap().params().unwrap();
+            m.set_params(&other).unwrap();
+            sampler.reset().unwrap();
+            let after_set = sampler.generate("ab", 30).unwrap();
+            assert_eq!(after_set, greedy(&m), "{name}: after set_params, as a new sampler");
+            assert_ne!(after_set, first, "{name}: the two weight sets give one text, so this shows nothing");
+
+            let config = TrainConfig { batch: 2, bptt: 4, optimizer: Optimizer::adam(0.05), clip_norm: None, seed: 1 };
+            let mut trainer = Trainer::new(m, config).unwrap();
+            let block = Block::new(4, 2, vec![0, 1, 2, 3, 4, 5, 6, 7], vec![1, 2, 3, 4, 5, 6, 7, 0]).unwrap();
+            for _ in 0..5 {
+                trainer.step(&block).unwrap();
+            }
+            sampler.reset().unwrap();
+            let after_steps = sampler.generate("ab", 30).unwrap();
+            assert_eq!(after_steps, greedy(trainer.model()), "{name}: after training steps, as a new sampler");
+            assert_ne!(after_steps, after_set, "{name}: training did not change the text, so this shows nothing");
         }
     }
 }
