@@ -74,7 +74,9 @@ fn draws_follow_the_tempered_softmax_within_top_k_on_both_backends() {
 fn gpu_draws_the_cpu_tokens_and_keeps_forced_ones() {
     let Some(gpu) = gpu() else { return };
     let logits: Vec<f32> = (0..65).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.7).collect();
-    for choice in [[0, 1.0f32.to_bits(), 0], [5, 0.8f32.to_bits(), 0], [0, 1.0f32.to_bits(), 1]] {
+    // top_k 5, 1 and 64 of 65 classes over 11 distinct values: every boundary sits in a tie.
+    let choices = [[5, 0.8f32.to_bits(), 0], [1, 1.0f32.to_bits(), 0], [64, 1.5f32.to_bits(), 0]];
+    for choice in [[0, 1.0f32.to_bits(), 0], [0, 1.0f32.to_bits(), 1]].into_iter().chain(choices) {
         let cpu = draw(&Device::cpu(), &logits, 5000, choice, 4);
         let got = draw(&gpu, &logits, 5000, choice, 4);
         // Both draw from the same counter-based uniforms; only an exp rounded
